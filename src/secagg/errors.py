@@ -1,0 +1,113 @@
+"""The one exception hierarchy of secagg.
+
+Every error secagg raises derives from :class:`SecAggError`. Messages say what was wrong and
+what was expected; they never contain key, seed, share or vector contents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "ConfigError",
+    "CryptoError",
+    "DecryptionError",
+    "EncodingError",
+    "InconsistentSharesError",
+    "InsufficientSharesError",
+    "InvalidKeyError",
+    "KeyAgreementError",
+    "LocalProtocolError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "RoundAborted",
+    "SecAggError",
+    "ShareError",
+    "SignatureError",
+    "TransportError",
+]
+
+
+class SecAggError(Exception):
+    """Base class of every error raised by secagg."""
+
+
+class ConfigError(SecAggError, ValueError):
+    """A parameter is out of its allowed range or parameters contradict each other."""
+
+
+class EncodingError(SecAggError, ValueError):
+    """Input cannot be encoded or decoded as asked (shape, dtype, range, wrap-around risk)."""
+
+
+class CryptoError(SecAggError):
+    """Base class of cryptographic failures."""
+
+
+class InvalidKeyError(CryptoError, ValueError):
+    """Key material has the wrong length or is not a valid key."""
+
+
+class KeyAgreementError(CryptoError):
+    """X25519 agreement gave a low-order (all-zero) shared secret."""
+
+
+class DecryptionError(CryptoError):
+    """A ciphertext failed to open. Deliberately says nothing about why."""
+
+    def __init__(self) -> None:
+        super().__init__("ciphertext failed authentication")
+
+
+class SignatureError(CryptoError):
+    """A signature did not verify under the given public key."""
+
+
+class ShareError(CryptoError):
+    """Base class of Shamir secret-sharing failures."""
+
+
+class InsufficientSharesError(ShareError):
+    """Fewer shares than the threshold were given."""
+
+
+class InconsistentSharesError(ShareError):
+    """Shares do not lie on one polynomial of the threshold's degree.
+
+    ``bad_points`` names the evaluation points whose shares disagree with the polynomial that
+    most shares agree on; it is empty when too few shares arrived to tell which are bad.
+    """
+
+    def __init__(self, message: str, bad_points: Iterable[int] = ()) -> None:
+        super().__init__(message)
+        self.bad_points: tuple[int, ...] = tuple(sorted(bad_points))
+
+
+class ProtocolError(SecAggError):
+    """Base class of protocol violations."""
+
+
+class LocalProtocolError(ProtocolError):
+    """The caller used a session object wrongly (e.g. an action illegal in its current state)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """A peer sent something the protocol forbids; ``reason`` is a stable reason code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class RoundAborted(SecAggError):
+    """The round ended without a result; ``reason`` is a stable reason code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"round aborted ({reason}): {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class TransportError(SecAggError):
+    """The network layer failed (connection, deadline, message framing)."""

@@ -1,0 +1,53 @@
+"""Stable reason codes for dropped clients and aborted rounds.
+
+These strings appear in reports and on the wire; never rename a member's value.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["AbortReason", "DropReason"]
+
+
+class DropReason(StrEnum):
+    """Why the server stopped counting a client."""
+
+    NO_RESPONSE = "no-response"
+    MALFORMED = "malformed-message"
+    WRONG_SESSION = "wrong-session"
+    WRONG_ROUND = "wrong-round"
+    DUPLICATE = "duplicate-message"
+    WRONG_LENGTH = "wrong-length"
+    UNKNOWN_CLIENT = "unknown-client"
+    INVALID_KEY = "invalid-key"
+    DUPLICATE_KEY = "duplicate-key"
+    BAD_SIGNATURE = "bad-signature"
+    BAD_SHARES = "bad-shares"
+    INCONSISTENT_SHARES = "inconsistent-shares"
+    CLIENT_ABORTED = "client-aborted"
+    NOT_SELECTED = "not-selected"
+    TRANSPORT = "transport-error"
+    OVERSIZED = "oversized-message"
+
+
+class AbortReason(StrEnum):
+    """Why a round (server side) or a client session ended without a result."""
+
+    TOO_FEW_CLIENTS = "too-few-clients"
+    TOO_FEW_NEIGHBOURS = "too-few-neighbours"
+    TOO_FEW_SHARES = "too-few-shares"
+    INCONSISTENT_SHARES = "inconsistent-shares"
+    WRONG_SESSION = "wrong-session"
+    UNEXPECTED_MESSAGE = "unexpected-message"
+    MALFORMED = "malformed-message"
+    INCONSISTENT_SETS = "inconsistent-sets"
+    BOTH_SHARES_REQUESTED = "both-shares-requested"
+    DUPLICATE_KEY = "duplicate-key"
+    INVALID_KEY = "invalid-key"
+    BAD_SIGNATURE = "bad-signature"
+    TOO_FEW_SIGNATURES = "too-few-signatures"
+    UNKNOWN_IDENTITY = "unknown-identity"
+    CONTEXT_MISMATCH = "context-mismatch"
+    DECRYPTION_FAILED = "decryption-failed"
+    SERVER_ABORTED = "server-aborted"
