@@ -20,7 +20,7 @@ __all__ = [
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
-    "RoundAborted",
+    "RoundAbortedError",
     "SecAggError",
     "ShareError",
     "SignatureError",
@@ -100,7 +100,7 @@ class RemoteProtocolError(ProtocolError):
         self.detail = detail
 
 
-class RoundAborted(SecAggError):
+class RoundAbortedError(SecAggError):
     """The round ended without a result; ``reason`` is a stable reason code."""
 
     def __init__(self, reason: str, detail: str) -> None:

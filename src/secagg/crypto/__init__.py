@@ -1,0 +1,1 @@
+"""Internal cryptographic primitives (not part of the public API; see PROTOCOL.md)."""

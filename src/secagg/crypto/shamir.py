@@ -1,0 +1,256 @@
+"""Shamir secret sharing of 32-byte secrets over GF(p), p = 2^31 - 1, vectorized with NumPy.
+
+A secret is split into 16 little-endian 16-bit limbs; each limb is the constant term of its own
+random polynomial of degree t - 1. A share is the evaluation point x (1 <= x < p) and the 16
+field elements f_l(x). Products of two field elements fit in 62 bits, so uint64 arithmetic
+reduced after every multiplication never overflows.
+
+Reconstruction uses every share it is given: with more than t shares it checks that all lie on
+one polynomial, and otherwise raises :class:`InconsistentSharesError` naming the points that
+disagree with the polynomial most shares agree on (when that polynomial is unique).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from secagg.crypto.entropy import RandomSource, default_random
+from secagg.errors import ConfigError, InconsistentSharesError, InsufficientSharesError, ShareError
+
+__all__ = [
+    "LIMBS",
+    "PRIME",
+    "SECRET_BYTES",
+    "SHARE_BYTES",
+    "Share",
+    "reconstruct_secret",
+    "split_secret",
+]
+
+PRIME = 2**31 - 1
+SECRET_BYTES = 32
+LIMBS = SECRET_BYTES // 2
+SHARE_BYTES = 4 + 4 * LIMBS
+_P = np.uint64(PRIME)
+# How many candidate interpolation windows to try when looking for the majority polynomial.
+_MAX_CANDIDATES = 32
+
+U64 = npt.NDArray[np.uint64]
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """One share: evaluation point ``x`` and the 16 limb values (secret: never log them)."""
+
+    x: int
+    values: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.x < PRIME:
+            raise ShareError(f"share point must be in 1..{PRIME - 1}, got {self.x}")
+        if len(self.values) != LIMBS or not all(0 <= v < PRIME for v in self.values):
+            raise ShareError(f"share must hold {LIMBS} field elements in 0..{PRIME - 1}")
+
+    def to_bytes(self) -> bytes:
+        """Canonical 68-byte encoding: x then the limbs, each little-endian uint32."""
+        return struct.pack(f"<{1 + LIMBS}I", self.x, *self.values)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Share:
+        """Parse :meth:`to_bytes` output, validating ranges."""
+        if len(data) != SHARE_BYTES:
+            raise ShareError(f"share encoding must be {SHARE_BYTES} bytes, got {len(data)}")
+        x, *values = struct.unpack(f"<{1 + LIMBS}I", data)
+        return cls(x, tuple(values))
+
+    def __repr__(self) -> str:
+        return f"Share(x={self.x})"
+
+
+def _mulmod(a: U64, b: U64 | np.uint64) -> U64:
+    return np.multiply(a, b) % _P
+
+
+def _random_field(rng: RandomSource, shape: tuple[int, ...]) -> U64:
+    """Uniform elements of GF(p): 31 random bits, redrawing the one value p itself."""
+    count = int(np.prod(shape))
+    raw = np.frombuffer(rng.random_bytes(4 * count), dtype=np.uint32) & np.uint32(PRIME)
+    out = raw.astype(np.uint64)
+    bad = out == _P
+    while bad.any():
+        fresh = np.frombuffer(rng.random_bytes(4 * int(bad.sum())), dtype=np.uint32)
+        out[bad] = (fresh & np.uint32(PRIME)).astype(np.uint64)
+        bad = out == _P
+    return out.reshape(shape)
+
+
+def _secret_to_limbs(secret: bytes) -> U64:
+    if not isinstance(secret, bytes) or len(secret) != SECRET_BYTES:
+        raise ShareError(f"secret must be {SECRET_BYTES} bytes")
+    return np.frombuffer(secret, dtype="<u2").astype(np.uint64)
+
+
+def _limbs_to_secret(limbs: U64) -> bytes:
+    if (limbs >= 1 << 16).any():
+        raise InconsistentSharesError("reconstructed limbs are not 16-bit: shares are corrupt")
+    return limbs.astype("<u2").tobytes()
+
+
+def _check_threshold(threshold: int, count: int) -> None:
+    if not 1 <= threshold <= count:
+        raise ConfigError(f"threshold must be in 1..{count} (number of shares), got {threshold}")
+
+
+def _check_points(points: Sequence[int]) -> None:
+    if len(set(points)) != len(points):
+        raise ShareError("share evaluation points must be distinct")
+    for x in points:
+        if not 1 <= x < PRIME:
+            raise ShareError(f"share point must be in 1..{PRIME - 1}, got {x}")
+
+
+def split_secret(
+    secret: bytes, points: Sequence[int], threshold: int, rng: RandomSource | None = None
+) -> list[Share]:
+    """Split a 32-byte ``secret`` into one share per point; any ``threshold`` of them recover it."""
+    points = list(points)
+    _check_points(points)
+    _check_threshold(threshold, len(points))
+    # coeffs[j] holds the degree-j coefficients of the 16 limb polynomials.
+    coeffs = np.empty((threshold, LIMBS), dtype=np.uint64)
+    coeffs[0] = _secret_to_limbs(secret)
+    if threshold > 1:
+        coeffs[1:] = _random_field(rng or default_random(), (threshold - 1, LIMBS))
+    xs = np.asarray(points, dtype=np.uint64)[:, None]
+    acc = np.zeros((len(points), LIMBS), dtype=np.uint64)
+    for j in range(threshold - 1, -1, -1):  # Horner, vectorized over points and limbs
+        acc = (_mulmod(acc, xs) + coeffs[j]) % _P
+    rows = acc.astype(np.uint32).tolist()
+    return [Share(int(x), tuple(row)) for x, row in zip(points, rows, strict=True)]
+
+
+def _inv(values: U64) -> U64:
+    """Elementwise modular inverse by Fermat: values^(p-2), square and multiply."""
+    result = np.ones_like(values)
+    base = values % _P
+    exponent = PRIME - 2
+    while exponent:
+        if exponent & 1:
+            result = _mulmod(result, base)
+        base = _mulmod(base, base)
+        exponent >>= 1
+    return result
+
+
+def _row_products(matrix: U64) -> U64:
+    """Product mod p along the last axis."""
+    acc = matrix[..., 0].copy()
+    for j in range(1, matrix.shape[-1]):
+        acc = _mulmod(acc, matrix[..., j])
+    return acc
+
+
+def _dot(weights: U64, values: U64) -> U64:
+    """(weights @ values) mod p without overflow: split weights into 16-bit halves."""
+    lo = weights & np.uint64(0xFFFF)
+    hi = weights >> np.uint64(16)
+    # Each partial product is < 2^47; summing up to 2^17 of them stays below 2^64.
+    out = np.zeros((weights.shape[0], values.shape[1]), dtype=np.uint64)
+    step = 1 << 16
+    for s in range(0, weights.shape[1], step):
+        v = values[s : s + step]
+        part_lo = (lo[:, s : s + step] @ v) % _P
+        part_hi = (hi[:, s : s + step] @ v) % _P
+        out = (out + part_lo + _mulmod(part_hi, np.uint64(1 << 16))) % _P
+    return out
+
+
+class _Interpolant:
+    """The polynomial through t shares, evaluated by the barycentric Lagrange formula."""
+
+    def __init__(self, xs: U64, ys: U64) -> None:
+        self.xs = xs
+        self.ys = ys
+        diff = (xs[:, None] + _P - xs[None, :]) % _P  # x_i - x_j
+        np.fill_diagonal(diff, 1)
+        self.weights = _inv(_row_products(diff))  # w_i = 1 / prod_{j != i} (x_i - x_j)
+
+    def evaluate(self, points: U64) -> U64:
+        """f(points) for points not among the interpolation nodes; shape (len(points), LIMBS)."""
+        delta = (points[:, None] + _P - self.xs[None, :]) % _P  # x - x_i, never 0
+        ell = _row_products(delta)  # l(x) = prod (x - x_i)
+        basis = _mulmod(_mulmod(_inv(delta), self.weights[None, :]), ell[:, None])
+        return _dot(basis, self.ys)
+
+
+def _secret_limbs(xs: U64, ys: U64) -> U64:
+    """f(0) for the polynomial through exactly these points (Lagrange at zero)."""
+    if xs.size == 1:
+        return np.array(ys[0], dtype=np.uint64)
+    minus = (_P - xs) % _P
+    diff = (xs[:, None] + _P - xs[None, :]) % _P
+    np.fill_diagonal(diff, 1)
+    # lambda_i = prod_{j != i} x_j / (x_j - x_i) = prod_{j != i} (-x_j) / (x_i - x_j)
+    num_all = minus[:, None].repeat(xs.size, axis=1).T.copy()
+    np.fill_diagonal(num_all, 1)
+    lam = _mulmod(_row_products(num_all), _inv(_row_products(diff)))
+    limbs: U64 = _dot(lam[None, :], ys)[0]
+    return limbs
+
+
+def _agreement(xs: U64, ys: U64, window: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
+    """Which shares agree with the polynomial through the shares at ``window``."""
+    interp = _Interpolant(xs[window], ys[window])
+    others = np.setdiff1d(np.arange(xs.size), window)
+    agree = np.ones(xs.size, dtype=bool)
+    if others.size:
+        agree[others] = (interp.evaluate(xs[others]) == ys[others]).all(axis=1)
+    return agree
+
+
+def reconstruct_secret(shares: Sequence[Share], threshold: int) -> bytes:
+    """Recover the secret from at least ``threshold`` shares, checking any extra ones.
+
+    Raises :class:`InsufficientSharesError` for too few shares and
+    :class:`InconsistentSharesError` when the shares do not lie on one polynomial of degree
+    ``threshold - 1``; its ``bad_points`` names the disagreeing points when the majority
+    polynomial is unique (at least ``threshold + 2e`` shares for ``e`` bad ones).
+    """
+    if threshold < 1:
+        raise ConfigError(f"threshold must be >= 1, got {threshold}")
+    if len(shares) < threshold:
+        raise InsufficientSharesError(
+            f"need at least {threshold} shares to reconstruct, got {len(shares)}"
+        )
+    _check_points([s.x for s in shares])
+    m = len(shares)
+    xs = np.fromiter((s.x for s in shares), dtype=np.uint64, count=m)
+    ys = np.array([s.values for s in shares], dtype=np.uint64).reshape(m, LIMBS)
+    window = np.arange(threshold)
+    if m == threshold:
+        return _limbs_to_secret(_secret_limbs(xs, ys))
+    agree = _agreement(xs, ys, window)
+    if agree.all():
+        return _limbs_to_secret(_secret_limbs(xs[window], ys[window]))
+    # Some share is off. Look for the polynomial a clear majority agrees with: two distinct
+    # polynomials of degree < t share at most t - 1 points, so agreement by more than
+    # (m + t - 1) / 2 shares makes it unique.
+    bad_points: tuple[int, ...] = ()
+    candidates = min(m, _MAX_CANDIDATES)
+    for c in range(candidates):
+        offset = (c * m) // candidates
+        window = (np.arange(threshold) + offset) % m
+        agree = _agreement(xs, ys, window)
+        if 2 * int(agree.sum()) > m + threshold - 1:
+            bad_points = tuple(int(x) for x in xs[~agree])
+            break
+    raise InconsistentSharesError(
+        f"{m} shares do not lie on one polynomial of degree {threshold - 1}"
+        + (f"; disagreeing points: {list(bad_points)}" if bad_points else "; cannot tell which"),
+        bad_points,
+    )
