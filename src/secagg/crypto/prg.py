@@ -102,7 +102,7 @@ class MaskPRG:
         step = len(self._zeros)
         for start in range(0, raw.size, step):
             piece = raw[start : start + step]
-            enc.update_into(memoryview(self._zeros)[: piece.size], memoryview(piece))
+            enc.update_into(memoryview(self._zeros)[: piece.size], piece.data)
         if self._mask is not None:
             np.bitwise_and(out, self._mask, out=out)
 
@@ -128,7 +128,7 @@ class MaskPRG:
             ks = self._words[:count]
             raw = self._raw[: count * self._itemsize]
             for enc, subtract in streams:
-                enc.update_into(zeros[: raw.size], memoryview(raw))
+                enc.update_into(zeros[: raw.size], raw.data)
                 if subtract:
                     np.subtract(target, ks, out=target)
                 else:
