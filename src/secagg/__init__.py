@@ -1,0 +1,14 @@
+"""secagg: secure aggregation (SecAgg / SecAgg+) for federated learning and analytics.
+
+The server learns the sum of the clients' vectors and nothing about any single one, even when
+clients drop out. See PROTOCOL.md for the protocol and ``secagg.simulate`` to try it.
+"""
+
+from __future__ import annotations
+
+from secagg.protocol.config import RoundConfig
+from secagg.simulation import SimulationResult, simulate
+
+__all__ = ["RoundConfig", "SimulationResult", "__version__", "simulate"]
+
+__version__ = "0.1.0"

@@ -1,0 +1,43 @@
+"""The ``secagg`` command: one group, one error boundary."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from secagg.cli.console import err_console
+from secagg.cli.simulate_cmd import simulate_command
+from secagg.errors import SecAggError
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="secagg")
+def cli() -> None:
+    """Secure aggregation: the server learns the sum of the clients' vectors, nothing else."""
+
+
+cli.add_command(simulate_command)
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning secagg errors into one clean line and exit code 1."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except SecAggError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

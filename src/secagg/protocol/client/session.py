@@ -1,0 +1,435 @@
+"""The client side of a round as a sans-IO state machine.
+
+``start()`` returns the first message; ``receive(msg)`` takes each server message and returns
+the reply (or None). Bad or inconsistent server input never raises: the session moves to
+ABORTED, remembers why, and returns an :class:`Abort` to send. Using the session wrongly (a call
+illegal in its state) raises :class:`LocalProtocolError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from secagg.crypto import aead
+from secagg.crypto.entropy import RandomSource, default_random
+from secagg.crypto.keys import X25519KeyPair, validate_public_key
+from secagg.crypto.prg import MaskPRG, ring_mask, word_dtype
+from secagg.crypto.shamir import SECRET_BYTES, Share, split_secret
+from secagg.crypto.signing import SigningKey, verify_signature
+from secagg.errors import (
+    ConfigError,
+    CryptoError,
+    DecryptionError,
+    LocalProtocolError,
+)
+from secagg.graph import NeighbourGraph
+from secagg.protocol.client.state import ClientState
+from secagg.protocol.config import RoundConfig
+from secagg.protocol.derive import (
+    decode_share_plaintext,
+    enc_key,
+    encode_share_plaintext,
+    pair_mask_key,
+    self_mask_key,
+    share_aad,
+    signed_keys_message,
+    signed_survivors_message,
+)
+from secagg.protocol.identity import IdentityRegistry
+from secagg.protocol.messages import (
+    Abort,
+    AdvertiseKeys,
+    ClientMessage,
+    ConsistencyRequest,
+    ConsistencySignature,
+    EncryptedShares,
+    KeysBroadcast,
+    MaskedInput,
+    PublicKeys,
+    RoundComplete,
+    ServerMessage,
+    SharesDelivery,
+    UnmaskRequest,
+    UnmaskResponse,
+)
+from secagg.reasons import AbortReason
+
+__all__ = ["ClientSession"]
+
+
+class _Abort(Exception):  # noqa: N818 - internal control flow, never escapes the session
+    def __init__(self, reason: AbortReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class _HeldShares:
+    key_share: Share  # share of the dealer's s_sk
+    seed_share: Share  # share of the dealer's b
+
+
+class ClientSession:
+    """One client's part in one round.
+
+    ``data`` is the client's vector: ``dim`` non-negative integers below 2^bits. ``graph`` may be
+    passed to share one precomputed neighbour graph between many sessions of the same round.
+    Malicious mode needs ``identity`` (this client's signing key) and ``registry``; the client
+    then also requires ``expected_context_digest``, the digest it computed itself of what the
+    server gave it, to equal the config's.
+    """
+
+    def __init__(
+        self,
+        config: RoundConfig,
+        index: int,
+        data: npt.ArrayLike,
+        *,
+        rng: RandomSource | None = None,
+        graph: NeighbourGraph | None = None,
+        identity: SigningKey | None = None,
+        registry: IdentityRegistry | None = None,
+        expected_context_digest: bytes | None = None,
+    ) -> None:
+        if not 1 <= index <= config.num_clients:
+            raise ConfigError(f"client index must be in 1..{config.num_clients}, got {index}")
+        if config.mode == "malicious" and (identity is None or registry is None):
+            raise ConfigError("malicious mode needs an identity key and an identity registry")
+        self.config = config
+        self.index = index
+        self._sid = config.session_id
+        self._rng = rng or default_random()
+        self._graph = graph or NeighbourGraph(
+            config.graph_seed, range(1, config.num_clients + 1), config.degree
+        )
+        self._neighbours = frozenset(self._graph.neighbours(index))
+        self._identity = identity
+        self._registry = registry
+        # What this client signs is its own view of the context, never the server's claim.
+        self._context_digest = (
+            config.context_digest if expected_context_digest is None else expected_context_digest
+        )
+        self._data = _as_ring_vector(data, config)
+        self.state = ClientState.NEW
+        self.abort_reason: AbortReason | None = None
+        self.abort_detail = ""
+        self.included: tuple[int, ...] | None = None
+        # Round state, filled as the round goes.
+        self._enc_keys: X25519KeyPair | None = None
+        self._mask_keys: X25519KeyPair | None = None
+        self._peer_keys: dict[int, PublicKeys] = {}
+        self._seed = b""
+        self._own_shares: _HeldShares | None = None
+        self._ciphertexts: dict[int, bytes] = {}  # from neighbours in U2
+        self._survivors: tuple[int, ...] | None = None
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def neighbours(self) -> frozenset[int]:
+        """This client's neighbours in the round's graph (excluding itself)."""
+        return self._neighbours
+
+    def start(self) -> AdvertiseKeys | Abort:
+        """Round 0: make the round's key pairs and advertise the public halves.
+
+        Returns an :class:`Abort` instead when this client's own context digest differs from
+        the one in the config (the server handed it something other than what it announced).
+        """
+        self._require(ClientState.NEW, "start")
+        if self._context_digest != self.config.context_digest:
+            return self._enter_abort(
+                AbortReason.CONTEXT_MISMATCH,
+                "the config's context digest differs from the one this client computed",
+            )
+        self._enc_keys = X25519KeyPair.generate(self._rng)
+        self._mask_keys = X25519KeyPair.generate(self._rng)
+        enc_pub, mask_pub = self._enc_keys.public_bytes, self._mask_keys.public_bytes
+        signature = b""
+        if self._identity is not None and self.config.mode == "malicious":
+            signature = self._identity.sign(
+                signed_keys_message(self._sid, self.index, enc_pub, mask_pub)
+            )
+        self.state = ClientState.AWAIT_KEYS
+        return AdvertiseKeys(self._sid, self.index, PublicKeys(enc_pub, mask_pub, signature))
+
+    def receive(self, msg: ServerMessage) -> ClientMessage | None:
+        """Handle one server message; returns the reply to send, if any."""
+        if self.state in (ClientState.DONE, ClientState.ABORTED) or (
+            self.state is ClientState.NEW and not isinstance(msg, Abort)
+        ):
+            raise LocalProtocolError(f"client session is {self.state.value}; cannot receive")
+        try:
+            if msg.session_id != self._sid:
+                raise _Abort(AbortReason.WRONG_SESSION, "message is for another session")
+            return self._dispatch(msg)
+        except _Abort as exc:
+            return self._enter_abort(exc.reason, exc.detail)
+
+    @property
+    def aborted(self) -> bool:
+        """True once the session has aborted."""
+        return self.state is ClientState.ABORTED
+
+    # -- rounds -------------------------------------------------------------------------------
+
+    def _dispatch(self, msg: ServerMessage) -> ClientMessage | None:
+        match msg:
+            case Abort(reason=reason, detail=detail):
+                self._enter_abort(AbortReason.SERVER_ABORTED, f"server aborted ({reason}): {detail}")
+                return None
+            case KeysBroadcast() if self.state is ClientState.AWAIT_KEYS:
+                return self._on_keys(msg)
+            case SharesDelivery() if self.state is ClientState.AWAIT_SHARES:
+                return self._on_shares(msg)
+            case ConsistencyRequest() if (
+                self.state is ClientState.AWAIT_CONSISTENCY and self.config.mode == "malicious"
+            ):
+                return self._on_consistency(msg)
+            case UnmaskRequest() if self.state is ClientState.AWAIT_UNMASK or (
+                self.state is ClientState.AWAIT_CONSISTENCY and self.config.mode == "semi-honest"
+            ):
+                return self._on_unmask(msg)
+            case RoundComplete() if self.state is ClientState.AWAIT_RESULT:
+                self._on_complete(msg)
+                return None
+        raise _Abort(
+            AbortReason.UNEXPECTED_MESSAGE,
+            f"{type(msg).__name__} is not expected in state {self.state.value}",
+        )
+
+    def _on_keys(self, msg: KeysBroadcast) -> EncryptedShares:
+        """Round 1: check the neighbours' keys, share our secrets, encrypt the shares."""
+        assert self._enc_keys is not None and self._mask_keys is not None
+        keys = dict(msg.keys)
+        own = keys.get(self.index)
+        if own is None or (own.enc_public, own.mask_public) != (
+            self._enc_keys.public_bytes,
+            self._mask_keys.public_bytes,
+        ):
+            raise _Abort(AbortReason.INCONSISTENT_SETS, "server did not relay this client's keys")
+        strangers = sorted(set(keys) - self._neighbours - {self.index})
+        if strangers:
+            raise _Abort(
+                AbortReason.INCONSISTENT_SETS,
+                f"server sent keys of {len(strangers)} clients that are not neighbours",
+            )
+        self._check_count(len(keys), "neighbours (with itself) advertised keys")
+        seen: set[bytes] = set()
+        for v, k in keys.items():
+            for public in (k.enc_public, k.mask_public):
+                try:
+                    validate_public_key(public)
+                except CryptoError:
+                    raise _Abort(AbortReason.INVALID_KEY, f"client {v} advertised an invalid key")
+                if public in seen:
+                    raise _Abort(AbortReason.DUPLICATE_KEY, f"client {v} reuses an advertised key")
+                seen.add(public)
+            if self.config.mode == "malicious" and v != self.index:
+                self._verify_advertisement(v, k)
+        self._peer_keys = keys
+        holders = sorted(keys)  # closed neighbourhood in U1, including this client
+        self._seed = self._rng.random_bytes(SECRET_BYTES)
+        t = self.config.threshold
+        key_shares = split_secret(self._mask_keys.private_bytes(), holders, t, self._rng)
+        seed_shares = split_secret(self._seed, holders, t, self._rng)
+        ciphertexts: dict[int, bytes] = {}
+        for v, key_share, seed_share in zip(holders, key_shares, seed_shares, strict=True):
+            if v == self.index:
+                self._own_shares = _HeldShares(key_share, seed_share)
+                continue
+            try:
+                key = enc_key(self._enc_keys, keys[v].enc_public, self._sid, self.index, v)
+            except CryptoError:
+                raise _Abort(AbortReason.INVALID_KEY, f"key agreement with client {v} failed")
+            plaintext = encode_share_plaintext(self.index, v, key_share, seed_share)
+            ciphertexts[v] = aead.seal(key, plaintext, share_aad(self._sid, self.index, v), self._rng)
+        self.state = ClientState.AWAIT_SHARES
+        return EncryptedShares(self._sid, self.index, ciphertexts)
+
+    def _on_shares(self, msg: SharesDelivery) -> MaskedInput:
+        """Round 2: keep the shares sent to us, mask the input."""
+        assert self._mask_keys is not None
+        senders = set(msg.ciphertexts)
+        unknown = senders - (set(self._peer_keys) - {self.index})
+        if unknown:
+            raise _Abort(
+                AbortReason.INCONSISTENT_SETS,
+                f"server delivered shares from {len(unknown)} clients not in U1 among neighbours",
+            )
+        self._check_count(len(senders) + 1, "neighbours (with itself) sent shares")
+        self._ciphertexts = dict(msg.ciphertexts)
+        masks: list[tuple[bytes, bool]] = [(self_mask_key(self._seed, self._sid, self.index), False)]
+        for v in sorted(senders):
+            try:
+                key = pair_mask_key(
+                    self._mask_keys, self._peer_keys[v].mask_public, self._sid, self.index, v
+                )
+            except CryptoError:
+                raise _Abort(AbortReason.INVALID_KEY, f"key agreement with client {v} failed")
+            # The smaller index adds the pairwise mask and the larger subtracts it.
+            masks.append((key, v < self.index))
+        masked = self._data.copy()
+        MaskPRG(self.config.bits).add_many(masked, masks)
+        self.state = ClientState.AWAIT_CONSISTENCY
+        return MaskedInput(self._sid, self.index, masked)
+
+    def _on_consistency(self, msg: ConsistencyRequest) -> ConsistencySignature:
+        """Round 3 (malicious mode): check U3 and sign (session_id, context_digest, U3)."""
+        assert self._identity is not None
+        survivors = self._check_survivors(msg.survivors)
+        self._survivors = survivors
+        signature = self._identity.sign(
+            signed_survivors_message(self._sid, self._context_digest, survivors)
+        )
+        self.state = ClientState.AWAIT_UNMASK
+        return ConsistencySignature(self._sid, self.index, signature)
+
+    def _on_unmask(self, msg: UnmaskRequest) -> UnmaskResponse:
+        """Round 4: reveal, per neighbour in U2, the share of b_v or of s_sk_v, never both."""
+        survivors = self._check_survivors(msg.survivors)
+        if self.config.mode == "malicious":
+            if survivors != self._survivors:
+                raise _Abort(
+                    AbortReason.INCONSISTENT_SETS,
+                    "U3 in the unmask request differs from the one this client signed",
+                )
+            self._verify_consistency_signatures(survivors, msg.signatures)
+        alive = frozenset(survivors)
+        self_mask_shares: dict[int, bytes] = {}
+        key_shares: dict[int, bytes] = {}
+        assert self._own_shares is not None
+        held = {self.index: self._own_shares}
+        for v, blob in self._ciphertexts.items():
+            try:
+                key = enc_key(self._enc_keys_or_fail(), self._peer_keys[v].enc_public,
+                              self._sid, self.index, v)
+                plaintext = aead.open_sealed(key, blob, share_aad(self._sid, v, self.index))
+                key_share, seed_share = decode_share_plaintext(plaintext, v, self.index)
+            except (DecryptionError, CryptoError):
+                # v (or the server) sent garbage: leave v's shares out; the server names v if
+                # too few remain. Aborting here would let one bad client stop everyone.
+                continue
+            held[v] = _HeldShares(key_share, seed_share)
+        for v, shares in held.items():
+            if v in alive:
+                self_mask_shares[v] = shares.seed_share.to_bytes()
+            else:
+                key_shares[v] = shares.key_share.to_bytes()
+        self.state = ClientState.AWAIT_RESULT
+        return UnmaskResponse(self._sid, self.index, self_mask_shares, key_shares)
+
+    def _on_complete(self, msg: RoundComplete) -> None:
+        if self._survivors is not None and tuple(msg.included) != self._survivors:
+            raise _Abort(AbortReason.INCONSISTENT_SETS, "final set differs from U3")
+        self.included = tuple(msg.included)
+        self.state = ClientState.DONE
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def _check_count(self, count: int, what: str) -> None:
+        if count < self.config.threshold:
+            raise _Abort(
+                AbortReason.TOO_FEW_NEIGHBOURS,
+                f"only {count} {what}; threshold is {self.config.threshold}",
+            )
+
+    def _check_survivors(self, survivors: tuple[int, ...]) -> tuple[int, ...]:
+        """Validate U3 against what this client saw; returns it as a sorted tuple."""
+        as_list = list(survivors)
+        if any(isinstance(i, bool) or not isinstance(i, int) for i in as_list):
+            raise _Abort(AbortReason.MALFORMED, "U3 must be a list of client indices")
+        if as_list != sorted(set(as_list)) or (
+            as_list and not 1 <= as_list[0] <= as_list[-1] <= self.config.num_clients
+        ):
+            raise _Abort(AbortReason.MALFORMED, "U3 must be sorted, distinct, in 1..n")
+        alive = set(as_list)
+        if self.index not in alive:
+            raise _Abort(AbortReason.INCONSISTENT_SETS, "U3 does not contain this client")
+        shared = set(self._ciphertexts)
+        resurrected = (alive & self._neighbours) - shared
+        if resurrected:
+            raise _Abort(
+                AbortReason.INCONSISTENT_SETS,
+                f"U3 names {len(resurrected)} neighbours that never sent shares (not in U2)",
+            )
+        if self._survivors is not None and tuple(as_list) != self._survivors:
+            raise _Abort(AbortReason.INCONSISTENT_SETS, "U3 changed since the consistency round")
+        self._check_count(len(alive & (self._neighbours | {self.index})), "neighbours in U3")
+        return tuple(as_list)
+
+    def _verify_advertisement(self, v: int, keys: PublicKeys) -> None:
+        assert self._registry is not None
+        identity = self._registry.identity_key(v)
+        if identity is None:
+            raise _Abort(AbortReason.UNKNOWN_IDENTITY, f"client {v} is not in the registry")
+        try:
+            verify_signature(
+                identity,
+                keys.signature,
+                signed_keys_message(self._sid, v, keys.enc_public, keys.mask_public),
+            )
+        except CryptoError:
+            raise _Abort(AbortReason.BAD_SIGNATURE, f"client {v}'s key signature is invalid")
+
+    def _verify_consistency_signatures(
+        self, survivors: tuple[int, ...], signatures: Mapping[int, bytes]
+    ) -> None:
+        assert self._registry is not None
+        message = signed_survivors_message(self._sid, self._context_digest, survivors)
+        alive = set(survivors)
+        valid = 0
+        for signer, signature in signatures.items():
+            if signer not in alive:
+                continue
+            identity = self._registry.identity_key(signer)
+            if identity is None:
+                continue
+            try:
+                verify_signature(identity, signature, message)
+            except CryptoError:
+                continue
+            valid += 1
+        if valid < self.config.threshold:
+            raise _Abort(
+                AbortReason.TOO_FEW_SIGNATURES,
+                f"{valid} valid signatures over U3 from registered survivors; "
+                f"need {self.config.threshold}",
+            )
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _enc_keys_or_fail(self) -> X25519KeyPair:
+        assert self._enc_keys is not None
+        return self._enc_keys
+
+    def _require(self, state: ClientState, action: str) -> None:
+        if self.state is not state:
+            raise LocalProtocolError(f"cannot {action} in state {self.state.value}")
+
+    def _enter_abort(self, reason: AbortReason, detail: str) -> Abort:
+        self.state = ClientState.ABORTED
+        self.abort_reason = reason
+        self.abort_detail = detail
+        # Secrets are useless now; drop them so nothing can reveal them later.
+        self._seed = b""
+        self._own_shares = None
+        self._ciphertexts = {}
+        return Abort(self._sid, self.index, reason.value, detail)
+
+
+def _as_ring_vector(data: npt.ArrayLike, config: RoundConfig) -> npt.NDArray[np.unsignedinteger]:
+    """Validate the client's input and return it as ring words (a private copy)."""
+    arr = np.asarray(data)
+    if arr.ndim != 1 or arr.shape[0] != config.dim:
+        raise ConfigError(f"input must be a 1-D vector of length {config.dim}, got shape {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        raise ConfigError(f"input must hold integers (encode floats first), got dtype {arr.dtype}")
+    if arr.size and (arr.min() < 0 or int(arr.max()) > ring_mask(config.bits)):
+        raise ConfigError(f"input values must lie in 0..2^{config.bits}-1")
+    return np.array(arr, dtype=word_dtype(config.bits), copy=True)

@@ -1,0 +1,20 @@
+"""Client session states."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+__all__ = ["ClientState"]
+
+
+class ClientState(Enum):
+    """Where a client is in the round. Each state names the message it waits for next."""
+
+    NEW = "new"  # start() not called yet
+    AWAIT_KEYS = "await-keys"  # sent AdvertiseKeys, waits for KeysBroadcast
+    AWAIT_SHARES = "await-shares"  # sent EncryptedShares, waits for SharesDelivery
+    AWAIT_CONSISTENCY = "await-consistency"  # sent MaskedInput (malicious: waits for U3)
+    AWAIT_UNMASK = "await-unmask"  # waits for UnmaskRequest
+    AWAIT_RESULT = "await-result"  # sent UnmaskResponse
+    DONE = "done"  # told it was included
+    ABORTED = "aborted"

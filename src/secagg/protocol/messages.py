@@ -1,0 +1,199 @@
+"""Typed, immutable protocol messages (PROTOCOL.md, "Rounds").
+
+Client messages carry ``sender`` (the client's index, 1..n); server messages are addressed by
+the transport. Every message carries the ``session_id`` it belongs to. Each message type
+belongs to exactly one round, so its type says which round it is for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "SERVER_SENDER",
+    "Abort",
+    "AdvertiseKeys",
+    "ClientMessage",
+    "ConsistencyRequest",
+    "ConsistencySignature",
+    "EncryptedShares",
+    "KeysBroadcast",
+    "MaskedInput",
+    "PublicKeys",
+    "Round",
+    "RoundComplete",
+    "ServerMessage",
+    "SharesDelivery",
+    "UnmaskRequest",
+    "UnmaskResponse",
+    "message_size",
+]
+
+SERVER_SENDER = 0
+_INDEX = 4  # bytes of an index on the wire, for size accounting
+
+
+class Round(IntEnum):
+    """The protocol's rounds, in order."""
+
+    ADVERTISE_KEYS = 0
+    SHARE_KEYS = 1
+    MASKED_INPUT = 2
+    CONSISTENCY_CHECK = 3
+    UNMASKING = 4
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKeys:
+    """A client's advertised round keys (and, in malicious mode, its signature over them)."""
+
+    enc_public: bytes
+    mask_public: bytes
+    signature: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class AdvertiseKeys:
+    """Round 0, client -> server."""
+
+    session_id: bytes
+    sender: int
+    keys: PublicKeys
+
+
+@dataclass(frozen=True, slots=True)
+class KeysBroadcast:
+    """Round 0 -> 1, server -> client: the keys of the recipient's neighbours in U1 (and its own)."""
+
+    session_id: bytes
+    keys: Mapping[int, PublicKeys]
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptedShares:
+    """Round 1, client -> server: one ciphertext per neighbour (recipient index -> blob)."""
+
+    session_id: bytes
+    sender: int
+    ciphertexts: Mapping[int, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class SharesDelivery:
+    """Round 1 -> 2, server -> client: ciphertexts addressed to it (sender index -> blob)."""
+
+    session_id: bytes
+    ciphertexts: Mapping[int, bytes]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MaskedInput:
+    """Round 2, client -> server: y_u, D ring words."""
+
+    session_id: bytes
+    sender: int
+    vector: npt.NDArray[np.unsignedinteger]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyRequest:
+    """Round 2 -> 3 (malicious mode), server -> client: U3, the clients whose input arrived."""
+
+    session_id: bytes
+    survivors: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencySignature:
+    """Round 3, client -> server: signature over (session_id, context_digest, U3)."""
+
+    session_id: bytes
+    sender: int
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UnmaskRequest:
+    """Round -> 4, server -> client: U3 (and in malicious mode the signatures over it)."""
+
+    session_id: bytes
+    survivors: tuple[int, ...]
+    signatures: Mapping[int, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UnmaskResponse:
+    """Round 4, client -> server: for each neighbour v (and itself) exactly one kind of share.
+
+    ``self_mask_shares`` hold shares of b_v for v in U3; ``key_shares`` hold shares of s_sk_v for
+    v in U2 \\ U3. Values are encoded :class:`~secagg.crypto.shamir.Share` objects.
+    """
+
+    session_id: bytes
+    sender: int
+    self_mask_shares: Mapping[int, bytes]
+    key_shares: Mapping[int, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Abort:
+    """Either direction: the sender ends its part in the round. ``sender`` 0 is the server."""
+
+    session_id: bytes
+    sender: int
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoundComplete:
+    """Server -> client after unmasking: which clients' inputs are in the sum."""
+
+    session_id: bytes
+    included: tuple[int, ...]
+
+
+ClientMessage = (
+    AdvertiseKeys | EncryptedShares | MaskedInput | ConsistencySignature | UnmaskResponse | Abort
+)
+ServerMessage = (
+    KeysBroadcast | SharesDelivery | ConsistencyRequest | UnmaskRequest | RoundComplete | Abort
+)
+
+
+def message_size(msg: ClientMessage | ServerMessage) -> int:
+    """Payload bytes of a message as the protocol counts them (ids, keys, blobs, vectors).
+
+    A transport adds its own framing; this is the protocol's share of the traffic.
+    """
+    size = len(msg.session_id)
+    match msg:
+        case AdvertiseKeys(keys=k):
+            size += _INDEX + len(k.enc_public) + len(k.mask_public) + len(k.signature)
+        case KeysBroadcast(keys=keys):
+            size += sum(
+                _INDEX + len(k.enc_public) + len(k.mask_public) + len(k.signature)
+                for k in keys.values()
+            )
+        case EncryptedShares(ciphertexts=cts) | SharesDelivery(ciphertexts=cts):
+            size += _INDEX + sum(_INDEX + len(c) for c in cts.values())
+        case MaskedInput(vector=v):
+            size += _INDEX + v.nbytes
+        case ConsistencyRequest(survivors=s):
+            size += _INDEX * len(s)
+        case ConsistencySignature(signature=sig):
+            size += _INDEX + len(sig)
+        case UnmaskRequest(survivors=s, signatures=sigs):
+            size += _INDEX * len(s) + sum(_INDEX + len(x) for x in sigs.values())
+        case UnmaskResponse(self_mask_shares=a, key_shares=b):
+            size += _INDEX + sum(_INDEX + len(x) for x in (*a.values(), *b.values()))
+        case Abort(reason=r, detail=d):
+            size += _INDEX + len(r) + len(d)
+        case RoundComplete(included=inc):
+            size += _INDEX * len(inc)
+    return size

@@ -1,0 +1,124 @@
+"""Reconstruct the secrets of round 4 and remove every mask from the running sum."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from secagg.crypto.keys import X25519KeyPair
+from secagg.crypto.prg import MaskPRG
+from secagg.crypto.shamir import Share, reconstruct_secret
+from secagg.errors import InconsistentSharesError, ShareError
+from secagg.graph import NeighbourGraph
+from secagg.protocol.derive import pair_mask_key, self_mask_key
+
+__all__ = ["Reconstruction", "SecretFailure", "reconstruct_all", "remove_masks"]
+
+
+@dataclass(frozen=True, slots=True)
+class SecretFailure:
+    """Why the secret of ``dealer`` could not be recovered."""
+
+    dealer: int
+    kind: str  # "self-mask" or "mask-key"
+    reason: str  # "too-few-shares" or "inconsistent-shares"
+    detail: str
+    bad_holders: tuple[int, ...] = ()
+
+
+@dataclass(slots=True)
+class Reconstruction:
+    """Recovered seeds of survivors, private mask keys of dropped clients, and failures."""
+
+    seeds: dict[int, bytes] = field(default_factory=dict)
+    mask_keys: dict[int, bytes] = field(default_factory=dict)
+    failures: list[SecretFailure] = field(default_factory=list)
+    bad_holders: set[int] = field(default_factory=set)
+
+
+def _recover(
+    dealer: int, kind: str, shares: Mapping[int, Share], threshold: int, out: Reconstruction
+) -> bytes | None:
+    """Reconstruct one secret, dropping identified bad shares once and retrying."""
+    pool = dict(shares)
+    for _attempt in range(2):
+        if len(pool) < threshold:
+            out.failures.append(SecretFailure(
+                dealer, kind, "too-few-shares", f"{len(pool)} shares, threshold {threshold}"
+            ))
+            return None
+        try:
+            return reconstruct_secret(list(pool.values()), threshold)
+        except InconsistentSharesError as exc:
+            if not exc.bad_points:
+                out.failures.append(SecretFailure(
+                    dealer, kind, "inconsistent-shares",
+                    "shares disagree and the bad ones cannot be told apart",
+                ))
+                return None
+            out.bad_holders.update(exc.bad_points)
+            for x in exc.bad_points:
+                pool.pop(x, None)
+        except ShareError as exc:
+            out.failures.append(SecretFailure(dealer, kind, "inconsistent-shares", str(exc)))
+            return None
+    out.failures.append(SecretFailure(dealer, kind, "inconsistent-shares", "shares disagree"))
+    return None
+
+
+def reconstruct_all(
+    seed_shares: Mapping[int, Mapping[int, Share]],
+    key_shares: Mapping[int, Mapping[int, Share]],
+    mask_publics: Mapping[int, bytes],
+    threshold: int,
+) -> Reconstruction:
+    """Recover b_v for each survivor and s_sk_v for each dropped client.
+
+    A recovered private mask key must match the public key the client advertised; one that
+    does not is a failure (the shares were bad even though they looked consistent).
+    """
+    out = Reconstruction()
+    for dealer, shares in seed_shares.items():
+        seed = _recover(dealer, "self-mask", shares, threshold, out)
+        if seed is not None:
+            out.seeds[dealer] = seed
+    for dealer, shares in key_shares.items():
+        private = _recover(dealer, "mask-key", shares, threshold, out)
+        if private is None:
+            continue
+        if X25519KeyPair.from_private_bytes(private).public_bytes != mask_publics[dealer]:
+            out.failures.append(SecretFailure(
+                dealer, "mask-key", "inconsistent-shares",
+                "recovered key does not match the advertised public key",
+            ))
+            continue
+        out.mask_keys[dealer] = private
+    return out
+
+
+def remove_masks(
+    total: npt.NDArray[np.unsignedinteger],
+    bits: int,
+    session_id: bytes,
+    graph: NeighbourGraph,
+    survivors: Iterable[int],
+    recovered: Reconstruction,
+    mask_publics: Mapping[int, bytes],
+) -> None:
+    """Subtract survivors' self masks and cancel dropped clients' pairwise masks, in place."""
+    alive = frozenset(survivors)
+    keys: list[tuple[bytes, bool]] = [
+        (self_mask_key(seed, session_id, w), True) for w, seed in sorted(recovered.seeds.items())
+    ]
+    for v, private in sorted(recovered.mask_keys.items()):
+        pair = X25519KeyPair.from_private_bytes(private)
+        for w in graph.neighbours(v):
+            if w not in alive:
+                continue
+            key = pair_mask_key(pair, mask_publics[w], session_id, v, w)
+            # Survivor w added +mask if w < v and -mask if w > v; undo exactly that.
+            keys.append((key, w < v))
+    MaskPRG(bits).add_many(total, keys)

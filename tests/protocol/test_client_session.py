@@ -1,0 +1,151 @@
+"""Client-side checks on what the server sends: abort with a reason, never raise, never leak."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from secagg.errors import ConfigError, LocalProtocolError
+from secagg.protocol.client.state import ClientState
+from secagg.protocol.messages import (
+    Abort,
+    KeysBroadcast,
+    PublicKeys,
+    SharesDelivery,
+    UnmaskRequest,
+    UnmaskResponse,
+)
+from secagg.protocol.server.state import ServerPhase
+from secagg.reasons import AbortReason
+from tests.protocol.conftest import Harness, make_harness
+
+
+def test_input_validation() -> None:
+    h = make_harness(4, 5, 8)
+    from secagg.protocol.client.session import ClientSession
+
+    with pytest.raises(ConfigError, match="length 5"):
+        ClientSession(h.config, 1, np.zeros(4, dtype=np.uint8))
+    with pytest.raises(ConfigError, match="integers"):
+        ClientSession(h.config, 1, np.zeros(5))
+    with pytest.raises(ConfigError, match=r"0\.\.2\^8-1"):
+        ClientSession(h.config, 1, np.full(5, 256))
+    with pytest.raises(ConfigError, match="index"):
+        ClientSession(h.config, 9, np.zeros(5, dtype=np.uint8))
+
+
+def test_misuse_raises_local_protocol_error() -> None:
+    h = make_harness(4, 5, 8)
+    c = h.clients[1]
+    with pytest.raises(LocalProtocolError):
+        c.receive(KeysBroadcast(h.config.session_id, {}))
+    c.start()
+    with pytest.raises(LocalProtocolError):
+        c.start()
+
+
+def test_wrong_session_aborts() -> None:
+    h = make_harness(4, 5, 8)
+    c = h.clients[1]
+    c.start()
+    reply = c.receive(KeysBroadcast(bytes(32), {}))
+    assert isinstance(reply, Abort) and reply.reason == AbortReason.WRONG_SESSION
+    assert c.state is ClientState.ABORTED
+
+
+def test_unexpected_message_aborts() -> None:
+    h = make_harness(4, 5, 8)
+    c = h.clients[1]
+    c.start()
+    reply = c.receive(SharesDelivery(h.config.session_id, {}))
+    assert isinstance(reply, Abort) and reply.reason == AbortReason.UNEXPECTED_MESSAGE
+
+
+def test_substituted_own_keys_abort() -> None:
+    h = make_harness(4, 5, 8)
+    for c in h.clients.values():
+        h.server.receive(c.start())
+    out = h.server.advance()
+    msg = out[1]
+    assert isinstance(msg, KeysBroadcast)
+    keys = dict(msg.keys)
+    keys[1] = keys[2]
+    reply = h.clients[1].receive(KeysBroadcast(msg.session_id, keys))
+    assert isinstance(reply, Abort) and reply.reason == AbortReason.INCONSISTENT_SETS
+
+
+def test_duplicate_neighbour_keys_abort() -> None:
+    h = make_harness(4, 5, 8)
+    for c in h.clients.values():
+        h.server.receive(c.start())
+    out = h.server.advance()
+    msg = out[1]
+    assert isinstance(msg, KeysBroadcast)
+    keys = dict(msg.keys)
+    keys[3] = PublicKeys(keys[2].enc_public, keys[3].mask_public)
+    reply = h.clients[1].receive(KeysBroadcast(msg.session_id, keys))
+    assert isinstance(reply, Abort) and reply.reason == AbortReason.DUPLICATE_KEY
+
+
+def test_too_few_neighbours_abort() -> None:
+    h = make_harness(6, 5, 8)  # t = 4
+    for c in h.clients.values():
+        h.server.receive(c.start())
+    msg = h.server.advance()[1]
+    assert isinstance(msg, KeysBroadcast)
+    keep = {i: k for i, k in msg.keys.items() if i in (1, 2)}
+    reply = h.clients[1].receive(KeysBroadcast(msg.session_id, keep))
+    assert isinstance(reply, Abort) and reply.reason == AbortReason.TOO_FEW_NEIGHBOURS
+
+
+def _drive_to_unmask(h: Harness, skip_shares: int, skip_masked: int) -> UnmaskRequest:
+    """Run rounds 0-2 honestly, with one client silent in round 1 and one in round 2."""
+    for c in h.clients.values():
+        h.server.receive(c.start())
+    for silent in (skip_shares, skip_masked):
+        out = h.server.advance()
+        for i, m in out.items():
+            reply = h.clients[i].receive(m)
+            if i != silent:
+                h.server.receive(reply)  # type: ignore[arg-type]
+    request = h.server.advance()[1]
+    assert isinstance(request, UnmaskRequest)
+    return request
+
+
+@pytest.mark.parametrize("edit", ["drop-self", "unsorted", "resurrect", "too-few", "out-of-range"])
+def test_bad_survivor_sets_abort_without_revealing(edit: str) -> None:
+    h = make_harness(8, 5, 8)  # t = 5
+    honest = _drive_to_unmask(h, skip_shares=6, skip_masked=7)
+    assert 6 not in honest.survivors and 7 not in honest.survivors
+    survivors = list(honest.survivors)
+    if edit == "drop-self":
+        survivors.remove(1)
+    elif edit == "unsorted":
+        survivors.reverse()
+    elif edit == "resurrect":  # 6 never shared its keys: it cannot have survived
+        survivors = sorted([*survivors, 6])
+    elif edit == "too-few":
+        survivors = [1, 2]
+    elif edit == "out-of-range":
+        survivors = [0, *survivors]
+    reply = h.clients[1].receive(dataclasses.replace(honest, survivors=tuple(survivors)))
+    assert isinstance(reply, Abort), edit
+    assert h.clients[1].state is ClientState.ABORTED
+
+
+def test_client_reveals_one_kind_per_neighbour_and_answers_once() -> None:
+    h = make_harness(6, 5, 8)
+    request = _drive_to_unmask(h, skip_shares=0, skip_masked=6)
+    reply = h.clients[1].receive(request)
+    assert isinstance(reply, UnmaskResponse)
+    assert set(reply.self_mask_shares) == {1, 2, 3, 4, 5}
+    assert set(reply.key_shares) == {6}
+    assert not set(reply.self_mask_shares) & set(reply.key_shares)
+    # Asking again, now claiming 6 survived, cannot extract its self-mask share too.
+    again = dataclasses.replace(request, survivors=(1, 2, 3, 4, 5, 6))
+    second = h.clients[1].receive(again)
+    assert isinstance(second, Abort) and second.reason == AbortReason.UNEXPECTED_MESSAGE
+    assert h.server.phase is ServerPhase.COLLECT_UNMASK
