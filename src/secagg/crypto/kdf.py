@@ -11,12 +11,13 @@ from enum import StrEnum
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from secagg.errors import InvalidKeyError
+from secagg.errors import ConfigError, InvalidKeyError
 
 __all__ = ["INDEX_BYTES", "Label", "derive_key", "kdf_info"]
 
 INDEX_BYTES = 4
 _MAX_INDEX = 2 ** (8 * INDEX_BYTES) - 1
+_MAX_LENGTH = 255 * 32  # RFC 5869: at most 255 blocks of the hash output
 
 
 class Label(StrEnum):
@@ -43,6 +44,8 @@ def derive_key(
         raise InvalidKeyError(f"KDF input secret must be at least 16 bytes, got {len(secret)}")
     if len(session_id) != 32:
         raise InvalidKeyError(f"session id must be 32 bytes, got {len(session_id)}")
+    if not 1 <= length <= _MAX_LENGTH:
+        raise ConfigError(f"derived key length must be in 1..{_MAX_LENGTH}, got {length}")
     hkdf = HKDF(
         algorithm=hashes.SHA256(), length=length, salt=session_id, info=kdf_info(label, *indices)
     )

@@ -12,6 +12,7 @@ disagree with the polynomial most shares agree on (when that polynomial is uniqu
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -180,37 +181,76 @@ class _Interpolant:
         np.fill_diagonal(diff, 1)
         self.weights = _inv(_row_products(diff))  # w_i = 1 / prod_{j != i} (x_i - x_j)
 
-    def evaluate(self, points: U64) -> U64:
-        """f(points) for points not among the interpolation nodes; shape (len(points), LIMBS)."""
-        delta = (points[:, None] + _P - self.xs[None, :]) % _P  # x - x_i, never 0
-        ell = _row_products(delta)  # l(x) = prod (x - x_i)
-        basis = _mulmod(_mulmod(_inv(delta), self.weights[None, :]), ell[:, None])
-        return _dot(basis, self.ys)
+
+@functools.lru_cache(maxsize=64)
+def _basis_at(nodes: tuple[int, ...], points: tuple[int, ...]) -> U64:
+    """Matrix B with f(points) = B @ f(nodes) mod p (barycentric Lagrange).
+
+    Cached: in a round every dealer's shares come from (nearly) the same holders, so the same
+    node and point sets recur for every secret the server reconstructs.
+    """
+    xs = np.asarray(nodes, dtype=np.uint64)
+    weights = _Interpolant(xs, xs).weights
+    at = np.asarray(points, dtype=np.uint64)
+    delta = (at[:, None] + _P - xs[None, :]) % _P  # x - x_i, never 0
+    ell = _row_products(delta)  # l(x) = prod (x - x_i)
+    basis = _mulmod(_mulmod(_inv(delta), weights[None, :]), ell[:, None])
+    basis.setflags(write=False)
+    return basis
+
+
+@functools.lru_cache(maxsize=64)
+def _lagrange_at_zero(nodes: tuple[int, ...]) -> U64:
+    """Row vector lambda with f(0) = lambda @ f(nodes) mod p (cached like :func:`_basis_at`)."""
+    xs = np.asarray(nodes, dtype=np.uint64)
+    minus = (_P - xs) % _P
+    diff = (xs[:, None] + _P - xs[None, :]) % _P
+    np.fill_diagonal(diff, 1)
+    # lambda_i = prod_{j != i} x_j / (x_j - x_i) = prod_{j != i} (-x_j) / (x_i - x_j)
+    num_all = np.tile(minus, (xs.size, 1))
+    np.fill_diagonal(num_all, 1)
+    lam = _mulmod(_row_products(num_all), _inv(_row_products(diff)))[None, :]
+    lam.setflags(write=False)
+    return lam
 
 
 def _secret_limbs(xs: U64, ys: U64) -> U64:
     """f(0) for the polynomial through exactly these points (Lagrange at zero)."""
     if xs.size == 1:
         return np.array(ys[0], dtype=np.uint64)
-    minus = (_P - xs) % _P
-    diff = (xs[:, None] + _P - xs[None, :]) % _P
-    np.fill_diagonal(diff, 1)
-    # lambda_i = prod_{j != i} x_j / (x_j - x_i) = prod_{j != i} (-x_j) / (x_i - x_j)
-    num_all = minus[:, None].repeat(xs.size, axis=1).T.copy()
-    np.fill_diagonal(num_all, 1)
-    lam = _mulmod(_row_products(num_all), _inv(_row_products(diff)))
-    limbs: U64 = _dot(lam[None, :], ys)[0]
+    limbs: U64 = _dot(_lagrange_at_zero(tuple(int(x) for x in xs)), ys)[0]
     return limbs
 
 
 def _agreement(xs: U64, ys: U64, window: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
     """Which shares agree with the polynomial through the shares at ``window``."""
-    interp = _Interpolant(xs[window], ys[window])
     others = np.setdiff1d(np.arange(xs.size), window)
     agree = np.ones(xs.size, dtype=bool)
     if others.size:
-        agree[others] = (interp.evaluate(xs[others]) == ys[others]).all(axis=1)
+        basis = _basis_at(tuple(int(x) for x in xs[window]), tuple(int(x) for x in xs[others]))
+        agree[others] = (_dot(basis, ys[window]) == ys[others]).all(axis=1)
     return agree
+
+
+def _locate_single_error(xs: U64, ys: U64) -> int | None:
+    """Index of the one share off the polynomial, assuming exactly one is (needs m >= t + 2).
+
+    With one error d at x_k, the interpolant through all m shares is f + d * L_k; since
+    deg f <= m - 3, its two top coefficients come from d * L_k alone, which gives
+    x_k = sum(w_i x_i y_i) / sum(w_i y_i) with w_i = 1 / prod_{j != i} (x_i - x_j).
+    The answer is only a candidate: the caller verifies it.
+    """
+    weights = _Interpolant(xs, ys).weights
+    lead = _dot(weights[None, :], ys)[0]
+    nxt = _dot(_mulmod(weights, xs)[None, :], ys)[0]
+    hit = lead != 0
+    if not hit.any():
+        return None
+    located = _mulmod(nxt[hit], _inv(lead[hit]))
+    index = np.flatnonzero(xs == located[0])
+    if (located != located[0]).any() or index.size != 1:
+        return None
+    return int(index[0])
 
 
 def reconstruct_secret(shares: Sequence[Share], threshold: int) -> bytes:
@@ -218,8 +258,11 @@ def reconstruct_secret(shares: Sequence[Share], threshold: int) -> bytes:
 
     Raises :class:`InsufficientSharesError` for too few shares and
     :class:`InconsistentSharesError` when the shares do not lie on one polynomial of degree
-    ``threshold - 1``; its ``bad_points`` names the disagreeing points when the majority
-    polynomial is unique (at least ``threshold + 2e`` shares for ``e`` bad ones).
+    ``threshold - 1``; its ``bad_points`` names the disagreeing points when it can tell: always
+    for one bad share among at least ``threshold + 2`` shares; for ``e`` bad ones among at least
+    ``threshold + 2e`` when some tried window of ``threshold`` shares avoids them all. Otherwise
+    ``bad_points`` is empty. Shares are named only against a polynomial that more than
+    ``(m + threshold - 1) / 2`` of the ``m`` shares agree on, which no other polynomial can match.
     """
     if threshold < 1:
         raise ConfigError(f"threshold must be >= 1, got {threshold}")
@@ -241,10 +284,14 @@ def reconstruct_secret(shares: Sequence[Share], threshold: int) -> bytes:
     # polynomials of degree < t share at most t - 1 points, so agreement by more than
     # (m + t - 1) / 2 shares makes it unique.
     bad_points: tuple[int, ...] = ()
+    windows: list[npt.NDArray[np.intp]] = []
+    if m >= threshold + 2:  # one bad share: locate it directly, then verify
+        k = _locate_single_error(xs, ys)
+        if k is not None:
+            windows.append(np.delete(np.arange(m), k)[:threshold])
     candidates = min(m, _MAX_CANDIDATES)
-    for c in range(candidates):
-        offset = (c * m) // candidates
-        window = (np.arange(threshold) + offset) % m
+    windows += [(np.arange(threshold) + (c * m) // candidates) % m for c in range(candidates)]
+    for window in windows:
         agree = _agreement(xs, ys, window)
         if 2 * int(agree.sum()) > m + threshold - 1:
             bad_points = tuple(int(x) for x in xs[~agree])
