@@ -124,7 +124,9 @@ def _schedule(
         schedule = {}
         for client, round_ in dropout.items():
             if isinstance(client, bool) or not isinstance(client, int) or not 0 <= client < n:
-                raise ConfigError(f"dropout schedule names client {client!r}; clients are 0..{n - 1}")
+                raise ConfigError(
+                    f"dropout schedule names client {client!r}; clients are 0..{n - 1}"
+                )
             schedule[client] = parse_dropout_round(round_)
         return schedule
     rate = float(dropout)
@@ -184,22 +186,34 @@ def simulate(
     schedule = _schedule(n, dropout, dropout_round, rng)
     rate_hint = len(schedule) / n if schedule else 0.0
     config = RoundConfig.create(
-        n, dim, bits, degree=degree, threshold=threshold, mode=mode,
-        dropout_rate=min(max(rate_hint, 0.01), 0.5), corrupt_rate=corrupt_rate,
-        allow_unsafe=allow_unsafe, rng=rng,
+        n,
+        dim,
+        bits,
+        degree=degree,
+        threshold=threshold,
+        mode=mode,
+        dropout_rate=min(max(rate_hint, 0.01), 0.5),
+        corrupt_rate=corrupt_rate,
+        allow_unsafe=allow_unsafe,
+        rng=rng,
     )
     graph = NeighbourGraph(config.graph_seed, range(1, n + 1), config.degree)
     identities = registry = None
     if mode == "malicious":
-        from secagg.protocol.identity import MappingRegistry
         from secagg.crypto.signing import SigningKey
+        from secagg.protocol.identity import MappingRegistry
 
         identities = {i: SigningKey.generate(rng) for i in range(1, n + 1)}
         registry = MappingRegistry({i: k.public_bytes for i, k in identities.items()})
     clients = {
         i + 1: ClientSession(
-            config, i + 1, rows[i], rng=_client_rng(rng, seed), graph=graph,
-            identity=None if identities is None else identities[i + 1], registry=registry,
+            config,
+            i + 1,
+            rows[i],
+            rng=_client_rng(rng, seed),
+            graph=graph,
+            identity=None if identities is None else identities[i + 1],
+            registry=registry,
         )
         for i in range(n)
     }
@@ -299,4 +313,3 @@ def _client_rng(rng: RandomSource, seed: object) -> RandomSource:
         return rng
     assert isinstance(rng, DeterministicRandom)
     return rng.fork("client")
-

@@ -75,8 +75,9 @@ class Harness:
 
     def plain_sum(self, included: list[int] | tuple[int, ...]) -> npt.NDArray[np.uint64]:
         total = sum((self.inputs[i - 1].astype(object) for i in included), start=0)
-        return np.array([int(v) % (1 << self.config.bits) for v in np.atleast_1d(total)],
-                        dtype=np.uint64)
+        return np.array(
+            [int(v) % (1 << self.config.bits) for v in np.atleast_1d(total)], dtype=np.uint64
+        )
 
 
 def make_harness(
@@ -92,8 +93,13 @@ def make_harness(
 ) -> Harness:
     rng = DeterministicRandom(seed)
     config = RoundConfig.create(
-        n, dim, bits, degree=degree if degree is not None else n - 1, threshold=threshold,
-        allow_unsafe=allow_unsafe, rng=rng,
+        n,
+        dim,
+        bits,
+        degree=degree if degree is not None else n - 1,
+        threshold=threshold,
+        allow_unsafe=allow_unsafe,
+        rng=rng,
     )
     gen = np.random.default_rng(seed)  # test inputs only
     inputs = gen.integers(0, 1 << min(bits, 63), size=(n, dim), dtype=np.uint64)

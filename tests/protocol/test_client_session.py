@@ -51,7 +51,8 @@ def test_wrong_session_aborts() -> None:
     c = h.clients[1]
     c.start()
     reply = c.receive(KeysBroadcast(bytes(32), {}))
-    assert isinstance(reply, Abort) and reply.reason == AbortReason.WRONG_SESSION
+    assert isinstance(reply, Abort)
+    assert reply.reason == AbortReason.WRONG_SESSION
     assert c.state is ClientState.ABORTED
 
 
@@ -60,7 +61,8 @@ def test_unexpected_message_aborts() -> None:
     c = h.clients[1]
     c.start()
     reply = c.receive(SharesDelivery(h.config.session_id, {}))
-    assert isinstance(reply, Abort) and reply.reason == AbortReason.UNEXPECTED_MESSAGE
+    assert isinstance(reply, Abort)
+    assert reply.reason == AbortReason.UNEXPECTED_MESSAGE
 
 
 def test_substituted_own_keys_abort() -> None:
@@ -73,7 +75,8 @@ def test_substituted_own_keys_abort() -> None:
     keys = dict(msg.keys)
     keys[1] = keys[2]
     reply = h.clients[1].receive(KeysBroadcast(msg.session_id, keys))
-    assert isinstance(reply, Abort) and reply.reason == AbortReason.INCONSISTENT_SETS
+    assert isinstance(reply, Abort)
+    assert reply.reason == AbortReason.INCONSISTENT_SETS
 
 
 def test_duplicate_neighbour_keys_abort() -> None:
@@ -86,7 +89,8 @@ def test_duplicate_neighbour_keys_abort() -> None:
     keys = dict(msg.keys)
     keys[3] = PublicKeys(keys[2].enc_public, keys[3].mask_public)
     reply = h.clients[1].receive(KeysBroadcast(msg.session_id, keys))
-    assert isinstance(reply, Abort) and reply.reason == AbortReason.DUPLICATE_KEY
+    assert isinstance(reply, Abort)
+    assert reply.reason == AbortReason.DUPLICATE_KEY
 
 
 def test_too_few_neighbours_abort() -> None:
@@ -97,7 +101,8 @@ def test_too_few_neighbours_abort() -> None:
     assert isinstance(msg, KeysBroadcast)
     keep = {i: k for i, k in msg.keys.items() if i in (1, 2)}
     reply = h.clients[1].receive(KeysBroadcast(msg.session_id, keep))
-    assert isinstance(reply, Abort) and reply.reason == AbortReason.TOO_FEW_NEIGHBOURS
+    assert isinstance(reply, Abort)
+    assert reply.reason == AbortReason.TOO_FEW_NEIGHBOURS
 
 
 def _drive_to_unmask(h: Harness, skip_shares: int, skip_masked: int) -> UnmaskRequest:
@@ -119,7 +124,8 @@ def _drive_to_unmask(h: Harness, skip_shares: int, skip_masked: int) -> UnmaskRe
 def test_bad_survivor_sets_abort_without_revealing(edit: str) -> None:
     h = make_harness(8, 5, 8)  # t = 5
     honest = _drive_to_unmask(h, skip_shares=6, skip_masked=7)
-    assert 6 not in honest.survivors and 7 not in honest.survivors
+    assert 6 not in honest.survivors
+    assert 7 not in honest.survivors
     survivors = list(honest.survivors)
     if edit == "drop-self":
         survivors.remove(1)
@@ -147,5 +153,6 @@ def test_client_reveals_one_kind_per_neighbour_and_answers_once() -> None:
     # Asking again, now claiming 6 survived, cannot extract its self-mask share too.
     again = dataclasses.replace(request, survivors=(1, 2, 3, 4, 5, 6))
     second = h.clients[1].receive(again)
-    assert isinstance(second, Abort) and second.reason == AbortReason.UNEXPECTED_MESSAGE
+    assert isinstance(second, Abort)
+    assert second.reason == AbortReason.UNEXPECTED_MESSAGE
     assert h.server.phase is ServerPhase.COLLECT_UNMASK

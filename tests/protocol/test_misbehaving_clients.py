@@ -29,7 +29,9 @@ def _keys(msg: ClientMessage, **changes: bytes) -> ClientMessage:
     return dataclasses.replace(msg, keys=dataclasses.replace(msg.keys, **changes))
 
 
-def _shares(msg: ClientMessage, fn: Callable[[dict[int, bytes]], dict[int, bytes]]) -> ClientMessage:
+def _shares(
+    msg: ClientMessage, fn: Callable[[dict[int, bytes]], dict[int, bytes]]
+) -> ClientMessage:
     assert isinstance(msg, EncryptedShares)
     return dataclasses.replace(msg, ciphertexts=fn(dict(msg.ciphertexts)))
 
@@ -53,29 +55,56 @@ def _swap_kind(msg: ClientMessage) -> ClientMessage:
 
 
 CASES: dict[str, tuple[Round, Callable[[ClientMessage], ClientMessage], DropReason]] = {
-    "wrong-session-id": (Round.ADVERTISE_KEYS,
-                         lambda m: dataclasses.replace(m, session_id=bytes(32)),
-                         DropReason.WRONG_SESSION),
-    "low-order-key": (Round.ADVERTISE_KEYS, lambda m: _keys(m, mask_public=bytes(32)),
-                      DropReason.INVALID_KEY),
-    "short-key": (Round.ADVERTISE_KEYS, lambda m: _keys(m, enc_public=b"\x09" * 31),
-                  DropReason.INVALID_KEY),
-    "same-key-twice": (Round.ADVERTISE_KEYS,
-                       lambda m: _keys(m, mask_public=m.keys.enc_public),  # type: ignore[union-attr]
-                       DropReason.DUPLICATE_KEY),
-    "missing-ciphertext": (Round.SHARE_KEYS, lambda m: _shares(m, _drop_first),
-                           DropReason.BAD_SHARES),
-    "truncated-ciphertext": (Round.SHARE_KEYS, lambda m: _shares(m, _truncate),
-                             DropReason.WRONG_LENGTH),
-    "short-vector": (Round.MASKED_INPUT, lambda m: _vector(m, lambda v: v[:-1]),
-                     DropReason.WRONG_LENGTH),
-    "wrong-dtype": (Round.MASKED_INPUT, lambda m: _vector(m, lambda v: v.astype(np.float64)),
-                    DropReason.MALFORMED),
-    "2d-vector": (Round.MASKED_INPUT, lambda m: _vector(m, lambda v: v.reshape(1, -1)),
-                  DropReason.MALFORMED),
-    "client-abort": (Round.SHARE_KEYS,
-                     lambda m: Abort(m.session_id, BAD, "too-few-neighbours"),
-                     DropReason.CLIENT_ABORTED),
+    "wrong-session-id": (
+        Round.ADVERTISE_KEYS,
+        lambda m: dataclasses.replace(m, session_id=bytes(32)),
+        DropReason.WRONG_SESSION,
+    ),
+    "low-order-key": (
+        Round.ADVERTISE_KEYS,
+        lambda m: _keys(m, mask_public=bytes(32)),
+        DropReason.INVALID_KEY,
+    ),
+    "short-key": (
+        Round.ADVERTISE_KEYS,
+        lambda m: _keys(m, enc_public=b"\x09" * 31),
+        DropReason.INVALID_KEY,
+    ),
+    "same-key-twice": (
+        Round.ADVERTISE_KEYS,
+        lambda m: _keys(m, mask_public=m.keys.enc_public),  # type: ignore[union-attr]
+        DropReason.DUPLICATE_KEY,
+    ),
+    "missing-ciphertext": (
+        Round.SHARE_KEYS,
+        lambda m: _shares(m, _drop_first),
+        DropReason.BAD_SHARES,
+    ),
+    "truncated-ciphertext": (
+        Round.SHARE_KEYS,
+        lambda m: _shares(m, _truncate),
+        DropReason.WRONG_LENGTH,
+    ),
+    "short-vector": (
+        Round.MASKED_INPUT,
+        lambda m: _vector(m, lambda v: v[:-1]),
+        DropReason.WRONG_LENGTH,
+    ),
+    "wrong-dtype": (
+        Round.MASKED_INPUT,
+        lambda m: _vector(m, lambda v: v.astype(np.float64)),
+        DropReason.MALFORMED,
+    ),
+    "2d-vector": (
+        Round.MASKED_INPUT,
+        lambda m: _vector(m, lambda v: v.reshape(1, -1)),
+        DropReason.MALFORMED,
+    ),
+    "client-abort": (
+        Round.SHARE_KEYS,
+        lambda m: Abort(m.session_id, BAD, "too-few-neighbours"),
+        DropReason.CLIENT_ABORTED,
+    ),
     "message-for-another-round": (
         Round.SHARE_KEYS,
         lambda m: MaskedInput(m.session_id, BAD, np.zeros(12, dtype=np.uint32)),
@@ -166,7 +195,8 @@ def test_duplicate_masked_input_is_not_added_twice() -> None:
     assert sent
     result = h.server.result
     # Its input is in the sum exactly once; the repeat only marks it.
-    assert BAD in result.included and BAD in result.late
+    assert BAD in result.included
+    assert BAD in result.late
     np.testing.assert_array_equal(result.total.astype(np.uint64), h.plain_sum(result.included))
 
 

@@ -19,29 +19,84 @@ _ROUNDS = ["advertise-keys", "share-keys", "masked-input", "consistency-check", 
 
 
 @click.command("simulate")
-@click.option("--clients", "-n", type=click.IntRange(2), default=50, show_default=True,
-              help="Number of clients.")
-@click.option("--dim", "-d", type=click.IntRange(1), default=100_000, show_default=True,
-              help="Vector length D.")
-@click.option("--bits", "-b", type=click.IntRange(1, 64), default=32, show_default=True,
-              help="Ring bit width: values are integers mod 2^bits.")
-@click.option("--degree", "-k", type=click.IntRange(1), default=None,
-              help="Neighbours per client (default: the parameter finder's choice).")
-@click.option("--threshold", "-t", type=click.IntRange(1), default=None,
-              help="Shamir threshold (default: derived).")
-@click.option("--dropout", type=click.FloatRange(0, 1), default=0.1, show_default=True,
-              help="Fraction of clients that drop out.")
-@click.option("--dropout-round", type=click.Choice([*_ROUNDS, "random"]), default="random",
-              show_default=True, help="The round at which dropping clients stop.")
-@click.option("--mode", type=click.Choice(["semi-honest", "malicious"]), default="semi-honest",
-              show_default=True, help="Threat model for the server.")
-@click.option("--seed", type=int, default=None,
-              help="Make inputs, keys and dropouts reproducible (testing only).")
+@click.option(
+    "--clients",
+    "-n",
+    type=click.IntRange(2),
+    default=50,
+    show_default=True,
+    help="Number of clients.",
+)
+@click.option(
+    "--dim",
+    "-d",
+    type=click.IntRange(1),
+    default=100_000,
+    show_default=True,
+    help="Vector length D.",
+)
+@click.option(
+    "--bits",
+    "-b",
+    type=click.IntRange(1, 64),
+    default=32,
+    show_default=True,
+    help="Ring bit width: values are integers mod 2^bits.",
+)
+@click.option(
+    "--degree",
+    "-k",
+    type=click.IntRange(1),
+    default=None,
+    help="Neighbours per client (default: the parameter finder's choice).",
+)
+@click.option(
+    "--threshold",
+    "-t",
+    type=click.IntRange(1),
+    default=None,
+    help="Shamir threshold (default: derived).",
+)
+@click.option(
+    "--dropout",
+    type=click.FloatRange(0, 1),
+    default=0.1,
+    show_default=True,
+    help="Fraction of clients that drop out.",
+)
+@click.option(
+    "--dropout-round",
+    type=click.Choice([*_ROUNDS, "random"]),
+    default="random",
+    show_default=True,
+    help="The round at which dropping clients stop.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["semi-honest", "malicious"]),
+    default="semi-honest",
+    show_default=True,
+    help="Threat model for the server.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Make inputs, keys and dropouts reproducible (testing only).",
+)
 @click.option("--allow-unsafe", is_flag=True, help="Accept a threshold below the mode's rule.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 def simulate_command(
-    clients: int, dim: int, bits: int, degree: int | None, threshold: int | None,
-    dropout: float, dropout_round: str, mode: str, seed: int | None, allow_unsafe: bool,
+    clients: int,
+    dim: int,
+    bits: int,
+    degree: int | None,
+    threshold: int | None,
+    dropout: float,
+    dropout_round: str,
+    mode: str,
+    seed: int | None,
+    allow_unsafe: bool,
     as_json: bool,
 ) -> None:
     """Run a secure-aggregation round in-process over random vectors and check the sum."""
@@ -53,23 +108,35 @@ def simulate_command(
         else gen.integers(0, 2**63, size=(clients, dim), dtype=np.uint64) * 2
         + gen.integers(0, 2, size=(clients, dim), dtype=np.uint64)
     )
-    kwargs: dict[str, Any] = dict(
-        bits=bits, degree=degree, threshold=threshold, dropout=dropout,
-        dropout_round=None if dropout_round == "random" else dropout_round,
-        mode=mode, seed=seed, allow_unsafe=allow_unsafe,
-    )
+    kwargs: dict[str, Any] = {
+        "bits": bits,
+        "degree": degree,
+        "threshold": threshold,
+        "dropout": dropout,
+        "dropout_round": None if dropout_round == "random" else dropout_round,
+        "mode": mode,
+        "seed": seed,
+        "allow_unsafe": allow_unsafe,
+    }
     if as_json:
         result = simulate(inputs, **kwargs)
     else:
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(), console=console, transient=True,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
         ) as bar:
             task = bar.add_task("round", total=len(_ROUNDS) if mode == "malicious" else 4)
 
             def step(name: str, count: int) -> None:
-                bar.update(task, advance=0 if name == "advertise-keys" else 1,
-                           description=f"{name} ({count} clients)")
+                bar.update(
+                    task,
+                    advance=0 if name == "advertise-keys" else 1,
+                    description=f"{name} ({count} clients)",
+                )
 
             result = simulate(inputs, progress=step, **kwargs)
     matches = bool(np.array_equal(result.total, result.plain_total(inputs)))
@@ -97,8 +164,12 @@ def _summary(result: SimulationResult, matches: bool) -> dict[str, Any]:
         "dropped": {str(k): {"round": r, "reason": why} for k, (r, why) in result.dropped.items()},
         "matches_plain_sum": matches,
         "timings": {
-            name: {"client_mean_s": t.client_mean, "client_max_s": t.client_max,
-                   "clients_total_s": t.clients_total, "server_s": t.server}
+            name: {
+                "client_mean_s": t.client_mean,
+                "client_max_s": t.client_max,
+                "clients_total_s": t.clients_total,
+                "server_s": t.server,
+            }
             for name, t in result.timings.items()
         },
         "bytes": {
@@ -120,7 +191,9 @@ def _print(summary: dict[str, Any]) -> None:
     for col in ("round", "client mean", "client max", "server"):
         table.add_column(col, justify="right" if col != "round" else "left")
     for name, t in summary["timings"].items():
-        table.add_row(name, f"{t['client_mean_s']:.4f}", f"{t['client_max_s']:.4f}", f"{t['server_s']:.4f}")
+        table.add_row(
+            name, f"{t['client_mean_s']:.4f}", f"{t['client_max_s']:.4f}", f"{t['server_s']:.4f}"
+        )
     console.print(table)
     b = summary["bytes"]
     console.print(
@@ -128,7 +201,9 @@ def _print(summary: dict[str, Any]) -> None:
         f"server sent {b['server_sent']:,}, server received {b['server_received']:,}"
     )
     dropped = summary["dropped"]
-    console.print(f"included {summary['included']} of {summary['clients']} clients; dropped {len(dropped)}")
+    console.print(
+        f"included {summary['included']} of {summary['clients']} clients; dropped {len(dropped)}"
+    )
     for client, info in sorted(dropped.items(), key=lambda kv: int(kv[0])):
         console.print(f"  client {client}: dropped in {info['round']} ({info['reason']})")
     verdict = "[bold green]MATCHES[/]" if summary["matches_plain_sum"] else "[bold red]DIFFERS[/]"

@@ -51,9 +51,7 @@ class X25519KeyPair:
 
     def __init__(self, private: X25519PrivateKey) -> None:
         self._private = private
-        self.public_bytes: bytes = private.public_key().public_bytes(
-            Encoding.Raw, PublicFormat.Raw
-        )
+        self.public_bytes: bytes = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
     @classmethod
     def generate(cls, rng: RandomSource | None = None) -> X25519KeyPair:

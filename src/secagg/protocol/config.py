@@ -150,7 +150,9 @@ class RoundConfig:
     def decode(cls, data: bytes, *, allow_unsafe: bool = False) -> RoundConfig:
         """Parse :meth:`encode` output, validating every field."""
         if len(data) != _LAYOUT.size:
-            raise ConfigError(f"round config encoding must be {_LAYOUT.size} bytes, got {len(data)}")
+            raise ConfigError(
+                f"round config encoding must be {_LAYOUT.size} bytes, got {len(data)}"
+            )
         magic, version, rid, n, t, k, dim, bits, mode, seed, digest = _LAYOUT.unpack(data)
         if magic != _MAGIC:
             raise ConfigError("not a secagg round config encoding")
@@ -162,4 +164,3 @@ class RoundConfig:
     def session_id(self) -> bytes:
         """SHA-256 of the canonical encoding; bound into every key, signature and ciphertext."""
         return hashlib.sha256(self.encode()).digest()
-

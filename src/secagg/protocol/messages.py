@@ -68,7 +68,7 @@ class AdvertiseKeys:
 
 @dataclass(frozen=True, slots=True)
 class KeysBroadcast:
-    """Round 0 -> 1, server -> client: the keys of the recipient's neighbours in U1 (and its own)."""
+    """Round 0 -> 1, server -> client: keys of the recipient's neighbours in U1, and its own."""
 
     session_id: bytes
     keys: Mapping[int, PublicKeys]

@@ -166,7 +166,7 @@ class ClientSession:
             raise LocalProtocolError(f"client session is {self.state.value}; cannot receive")
         try:
             if msg.session_id != self._sid:
-                raise _Abort(AbortReason.WRONG_SESSION, "message is for another session")
+                raise _Abort(AbortReason.WRONG_SESSION, "message is for another session") from None
             return self._dispatch(msg)
         except _Abort as exc:
             return self._enter_abort(exc.reason, exc.detail)
@@ -181,7 +181,9 @@ class ClientSession:
     def _dispatch(self, msg: ServerMessage) -> ClientMessage | None:
         match msg:
             case Abort(reason=reason, detail=detail):
-                self._enter_abort(AbortReason.SERVER_ABORTED, f"server aborted ({reason}): {detail}")
+                self._enter_abort(
+                    AbortReason.SERVER_ABORTED, f"server aborted ({reason}): {detail}"
+                )
                 return None
             case KeysBroadcast() if self.state is ClientState.AWAIT_KEYS:
                 return self._on_keys(msg)
@@ -205,7 +207,8 @@ class ClientSession:
 
     def _on_keys(self, msg: KeysBroadcast) -> EncryptedShares:
         """Round 1: check the neighbours' keys, share our secrets, encrypt the shares."""
-        assert self._enc_keys is not None and self._mask_keys is not None
+        assert self._enc_keys is not None
+        assert self._mask_keys is not None
         keys = dict(msg.keys)
         own = keys.get(self.index)
         if own is None or (own.enc_public, own.mask_public) != (
@@ -226,7 +229,9 @@ class ClientSession:
                 try:
                     validate_public_key(public)
                 except CryptoError:
-                    raise _Abort(AbortReason.INVALID_KEY, f"client {v} advertised an invalid key")
+                    raise _Abort(
+                        AbortReason.INVALID_KEY, f"client {v} advertised an invalid key"
+                    ) from None
                 if public in seen:
                     raise _Abort(AbortReason.DUPLICATE_KEY, f"client {v} reuses an advertised key")
                 seen.add(public)
@@ -246,9 +251,13 @@ class ClientSession:
             try:
                 key = enc_key(self._enc_keys, keys[v].enc_public, self._sid, self.index, v)
             except CryptoError:
-                raise _Abort(AbortReason.INVALID_KEY, f"key agreement with client {v} failed")
+                raise _Abort(
+                    AbortReason.INVALID_KEY, f"key agreement with client {v} failed"
+                ) from None
             plaintext = encode_share_plaintext(self.index, v, key_share, seed_share)
-            ciphertexts[v] = aead.seal(key, plaintext, share_aad(self._sid, self.index, v), self._rng)
+            ciphertexts[v] = aead.seal(
+                key, plaintext, share_aad(self._sid, self.index, v), self._rng
+            )
         self.state = ClientState.AWAIT_SHARES
         return EncryptedShares(self._sid, self.index, ciphertexts)
 
@@ -264,14 +273,18 @@ class ClientSession:
             )
         self._check_count(len(senders) + 1, "neighbours (with itself) sent shares")
         self._ciphertexts = dict(msg.ciphertexts)
-        masks: list[tuple[bytes, bool]] = [(self_mask_key(self._seed, self._sid, self.index), False)]
+        masks: list[tuple[bytes, bool]] = [
+            (self_mask_key(self._seed, self._sid, self.index), False)
+        ]
         for v in sorted(senders):
             try:
                 key = pair_mask_key(
                     self._mask_keys, self._peer_keys[v].mask_public, self._sid, self.index, v
                 )
             except CryptoError:
-                raise _Abort(AbortReason.INVALID_KEY, f"key agreement with client {v} failed")
+                raise _Abort(
+                    AbortReason.INVALID_KEY, f"key agreement with client {v} failed"
+                ) from None
             # The smaller index adds the pairwise mask and the larger subtracts it.
             masks.append((key, v < self.index))
         masked = self._data.copy()
@@ -307,8 +320,13 @@ class ClientSession:
         held = {self.index: self._own_shares}
         for v, blob in self._ciphertexts.items():
             try:
-                key = enc_key(self._enc_keys_or_fail(), self._peer_keys[v].enc_public,
-                              self._sid, self.index, v)
+                key = enc_key(
+                    self._enc_keys_or_fail(),
+                    self._peer_keys[v].enc_public,
+                    self._sid,
+                    self.index,
+                    v,
+                )
                 plaintext = aead.open_sealed(key, blob, share_aad(self._sid, v, self.index))
                 key_share, seed_share = decode_share_plaintext(plaintext, v, self.index)
             except (DecryptionError, CryptoError):
@@ -326,7 +344,7 @@ class ClientSession:
 
     def _on_complete(self, msg: RoundComplete) -> None:
         if self._survivors is not None and tuple(msg.included) != self._survivors:
-            raise _Abort(AbortReason.INCONSISTENT_SETS, "final set differs from U3")
+            raise _Abort(AbortReason.INCONSISTENT_SETS, "final set differs from U3") from None
         self.included = tuple(msg.included)
         self.state = ClientState.DONE
 
@@ -343,14 +361,14 @@ class ClientSession:
         """Validate U3 against what this client saw; returns it as a sorted tuple."""
         as_list = list(survivors)
         if any(isinstance(i, bool) or not isinstance(i, int) for i in as_list):
-            raise _Abort(AbortReason.MALFORMED, "U3 must be a list of client indices")
+            raise _Abort(AbortReason.MALFORMED, "U3 must be a list of client indices") from None
         if as_list != sorted(set(as_list)) or (
             as_list and not 1 <= as_list[0] <= as_list[-1] <= self.config.num_clients
         ):
-            raise _Abort(AbortReason.MALFORMED, "U3 must be sorted, distinct, in 1..n")
+            raise _Abort(AbortReason.MALFORMED, "U3 must be sorted, distinct, in 1..n") from None
         alive = set(as_list)
         if self.index not in alive:
-            raise _Abort(AbortReason.INCONSISTENT_SETS, "U3 does not contain this client")
+            raise _Abort(AbortReason.INCONSISTENT_SETS, "U3 does not contain this client") from None
         shared = set(self._ciphertexts)
         resurrected = (alive & self._neighbours) - shared
         if resurrected:
@@ -375,7 +393,9 @@ class ClientSession:
                 signed_keys_message(self._sid, v, keys.enc_public, keys.mask_public),
             )
         except CryptoError:
-            raise _Abort(AbortReason.BAD_SIGNATURE, f"client {v}'s key signature is invalid")
+            raise _Abort(
+                AbortReason.BAD_SIGNATURE, f"client {v}'s key signature is invalid"
+            ) from None
 
     def _verify_consistency_signatures(
         self, survivors: tuple[int, ...], signatures: Mapping[int, bytes]
@@ -427,7 +447,9 @@ def _as_ring_vector(data: npt.ArrayLike, config: RoundConfig) -> npt.NDArray[np.
     """Validate the client's input and return it as ring words (a private copy)."""
     arr = np.asarray(data)
     if arr.ndim != 1 or arr.shape[0] != config.dim:
-        raise ConfigError(f"input must be a 1-D vector of length {config.dim}, got shape {arr.shape}")
+        raise ConfigError(
+            f"input must be a 1-D vector of length {config.dim}, got shape {arr.shape}"
+        )
     if arr.dtype.kind not in "iu":
         raise ConfigError(f"input must hold integers (encode floats first), got dtype {arr.dtype}")
     if arr.size and (arr.min() < 0 or int(arr.max()) > ring_mask(config.bits)):

@@ -162,9 +162,7 @@ class ServerSession:
         round_ = _PHASE_ROUND.get(self.phase)
         if round_ is None:
             return frozenset()
-        return frozenset(
-            i for i, r in self.clients.items() if r.active and r.completed < round_
-        )
+        return frozenset(i for i, r in self.clients.items() if r.active and r.completed < round_)
 
     def receive(self, msg: ClientMessage) -> None:
         """Take one client message. Misbehaviour drops the sender; nothing is raised."""
@@ -303,11 +301,14 @@ class ServerSession:
         if got != expected:
             raise _Drop(
                 DropReason.BAD_SHARES,
-                f"ciphertexts for {len(got)} recipients; expected its {len(expected)} neighbours in U1",
+                f"ciphertexts for {len(got)} recipients; "
+                f"expected its {len(expected)} neighbours in U1",
             )
         for blob in msg.ciphertexts.values():
             if not isinstance(blob, bytes) or len(blob) != CIPHERTEXT_BYTES:
-                raise _Drop(DropReason.WRONG_LENGTH, f"ciphertexts must be {CIPHERTEXT_BYTES} bytes")
+                raise _Drop(
+                    DropReason.WRONG_LENGTH, f"ciphertexts must be {CIPHERTEXT_BYTES} bytes"
+                )
         self._ciphertexts[msg.sender] = dict(msg.ciphertexts)
 
     def _on_masked(self, msg: MaskedInput) -> None:
@@ -321,7 +322,8 @@ class ServerSession:
             )
         if vector.dtype != self._sum.dtype:
             raise _Drop(
-                DropReason.MALFORMED, f"masked input dtype {vector.dtype}; expected {self._sum.dtype}"
+                DropReason.MALFORMED,
+                f"masked input dtype {vector.dtype}; expected {self._sum.dtype}",
             )
         if self.config.bits not in (32, 64) and int(vector.max()) > ring_mask(self.config.bits):
             raise _Drop(DropReason.MALFORMED, f"masked input words exceed {self.config.bits} bits")
@@ -457,9 +459,7 @@ class ServerSession:
         return frozenset(v for v in (u, *self._graph.neighbours(u)) if v in pool)
 
     def _with_round(self, round_: Round) -> frozenset[int]:
-        return frozenset(
-            i for i, r in self.clients.items() if r.active and r.completed >= round_
-        )
+        return frozenset(i for i, r in self.clients.items() if r.active and r.completed >= round_)
 
     def _settle(self, group: frozenset[int], what: str) -> frozenset[int]:
         """Drop members with fewer than t of their closed neighbourhood in the group, repeatedly.

@@ -46,18 +46,24 @@ def _recover(
     pool = dict(shares)
     for _attempt in range(2):
         if len(pool) < threshold:
-            out.failures.append(SecretFailure(
-                dealer, kind, "too-few-shares", f"{len(pool)} shares, threshold {threshold}"
-            ))
+            out.failures.append(
+                SecretFailure(
+                    dealer, kind, "too-few-shares", f"{len(pool)} shares, threshold {threshold}"
+                )
+            )
             return None
         try:
             return reconstruct_secret(list(pool.values()), threshold)
         except InconsistentSharesError as exc:
             if not exc.bad_points:
-                out.failures.append(SecretFailure(
-                    dealer, kind, "inconsistent-shares",
-                    "shares disagree and the bad ones cannot be told apart",
-                ))
+                out.failures.append(
+                    SecretFailure(
+                        dealer,
+                        kind,
+                        "inconsistent-shares",
+                        "shares disagree and the bad ones cannot be told apart",
+                    )
+                )
                 return None
             out.bad_holders.update(exc.bad_points)
             for x in exc.bad_points:
@@ -90,10 +96,14 @@ def reconstruct_all(
         if private is None:
             continue
         if X25519KeyPair.from_private_bytes(private).public_bytes != mask_publics[dealer]:
-            out.failures.append(SecretFailure(
-                dealer, "mask-key", "inconsistent-shares",
-                "recovered key does not match the advertised public key",
-            ))
+            out.failures.append(
+                SecretFailure(
+                    dealer,
+                    "mask-key",
+                    "inconsistent-shares",
+                    "recovered key does not match the advertised public key",
+                )
+            )
             continue
         out.mask_keys[dealer] = private
     return out

@@ -1,0 +1,69 @@
+"""secagg.simulate: the researcher's API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import secagg
+from secagg.errors import ConfigError, RoundAbortedError
+
+
+def _inputs(n: int, dim: int, bits: int, seed: int = 0) -> np.ndarray:
+    gen = np.random.default_rng(seed)  # test data only
+    return gen.integers(0, 1 << bits, size=(n, dim), dtype=np.uint64)
+
+
+@pytest.mark.parametrize("bits", [8, 32, 48])
+def test_total_and_included(bits: int) -> None:
+    x = _inputs(12, 30, bits)
+    result = secagg.simulate(x, bits=bits, dropout={0: "share-keys", 5: 2, 7: "unmasking"}, seed=1)
+    assert result.total.dtype == (np.uint32 if bits <= 32 else np.uint64)
+    assert result.included == [i for i in range(12) if i not in (0, 5)]
+    assert set(result.dropped) == {0, 5}
+    np.testing.assert_array_equal(result.total, result.plain_total(x))
+    assert {"advertise-keys", "share-keys", "masked-input", "unmasking"} <= set(result.timings)
+    assert result.server_bytes_received > 0
+    assert result.client_bytes_sent[1] > x.shape[1] * result.total.itemsize
+
+
+def test_rate_dropout_is_reproducible_with_seed() -> None:
+    x = _inputs(20, 10, 16)
+    a = secagg.simulate(x, bits=16, dropout=0.2, dropout_round="masked-input", seed=3)
+    b = secagg.simulate(x, bits=16, dropout=0.2, dropout_round="masked-input", seed=3)
+    assert a.included == b.included
+    assert len(a.included) == 16
+    np.testing.assert_array_equal(a.total, a.plain_total(x))
+
+
+def test_sparse_graph() -> None:
+    x = _inputs(30, 20, 32)
+    result = secagg.simulate(x, bits=32, degree=8, dropout={3: 1, 4: 2}, seed=2)
+    assert result.config.degree == 8
+    np.testing.assert_array_equal(result.total, result.plain_total(x))
+
+
+def test_abort_never_returns_a_sum() -> None:
+    x = _inputs(6, 5, 8)
+    with pytest.raises(RoundAbortedError, match="too-few"):
+        secagg.simulate(x, bits=8, dropout={0: 2, 1: 2, 2: 2, 3: 2}, seed=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dropout": 1.5}, "dropout rate"),
+        ({"dropout": {99: 1}}, "clients are 0..5"),
+        ({"dropout": {1: "lunch"}}, "unknown round"),
+        ({"bits": 4}, "0..2\\^4-1"),
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, object], message: str) -> None:
+    args: dict[str, object] = {"bits": 8, **kwargs}
+    with pytest.raises(ConfigError, match=message):
+        secagg.simulate(_inputs(6, 5, 8), **args)  # type: ignore[arg-type]
+
+
+def test_float_inputs_are_refused_without_encoding() -> None:
+    with pytest.raises(ConfigError, match="encode floats"):
+        secagg.simulate(np.zeros((4, 3)), bits=8)
