@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from secagg.crypto.entropy import DeterministicRandom, RandomSource, SystemRandom
 from secagg.crypto.prg import word_dtype
+from secagg.encoding import DecodedResult, DPConfig, Encoder, EncodingSpec
 from secagg.errors import ConfigError
 from secagg.graph import NeighbourGraph
 from secagg.protocol.client.session import ClientSession
@@ -82,7 +84,27 @@ class SimulationResult:
     client_bytes_received: list[int]
     server_bytes_sent: int
     server_bytes_received: int
-    extras: dict[str, object] = field(default_factory=dict)
+    decoded: DecodedResult | None = None
+
+    def _decoded(self) -> DecodedResult:
+        if self.decoded is None:
+            raise ConfigError("this round summed integers; pass clip= to simulate float inputs")
+        return self.decoded
+
+    @property
+    def sum(self) -> Any:
+        """The float sum of the included inputs (same structure as one input); float mode only."""
+        return self._decoded().sum
+
+    @property
+    def mean(self) -> Any:
+        """The float mean of the included inputs; float mode only."""
+        return self._decoded().mean
+
+    @property
+    def weighted_mean(self) -> Any:
+        """Sum of weight * input over the sum of weights; needs ``weights=``."""
+        return self._decoded().weighted_mean
 
     @property
     def bits(self) -> int:
@@ -151,8 +173,8 @@ def _below(rng: RandomSource, bound: int) -> int:
             return x % bound
 
 
-def simulate(
-    inputs: npt.ArrayLike | Sequence[npt.ArrayLike],
+def _run_round(
+    inputs: npt.ArrayLike,
     *,
     bits: int,
     degree: int | None = None,
@@ -165,7 +187,7 @@ def simulate(
     corrupt_rate: float = 0.05,
     progress: Callable[[str, int], None] | None = None,
 ) -> SimulationResult:
-    """Run one secure-aggregation round over ``inputs`` (n vectors of D integers mod 2^bits).
+    """Run one round over ``inputs`` (n vectors of D integers mod 2^bits); see :func:`simulate`.
 
     ``dropout`` is either a rate (that fraction of clients, chosen at random, drop at
     ``dropout_round`` or at a random round when it is None) or an explicit schedule
@@ -185,18 +207,20 @@ def simulate(
     rng: RandomSource = SystemRandom() if seed is None else DeterministicRandom(seed)
     schedule = _schedule(n, dropout, dropout_round, rng)
     rate_hint = len(schedule) / n if schedule else 0.0
-    config = RoundConfig.create(
-        n,
-        dim,
-        bits,
-        degree=degree,
-        threshold=threshold,
-        mode=mode,
-        dropout_rate=min(max(rate_hint, 0.01), 0.5),
-        corrupt_rate=corrupt_rate,
-        allow_unsafe=allow_unsafe,
+    create: dict[str, Any] = dict(
+        threshold=threshold, mode=mode, corrupt_rate=corrupt_rate, allow_unsafe=allow_unsafe,
         rng=rng,
     )
+    try:
+        config = RoundConfig.create(
+            n, dim, bits, degree=degree, dropout_rate=min(max(rate_hint, 0.01), 0.5), **create
+        )
+    except ConfigError:
+        if degree is not None:
+            raise
+        # The dropout injected here may exceed what any sparse graph tolerates; the complete
+        # graph is the safe choice, and the round shows what such dropout does to it.
+        config = RoundConfig.create(n, dim, bits, degree=n - 1, **create)
     graph = NeighbourGraph(config.graph_seed, range(1, n + 1), config.degree)
     identities = registry = None
     if mode == "malicious":
@@ -270,13 +294,13 @@ def simulate(
         timing0.clients += 1
     deliver(Round.ADVERTISE_KEYS, first, timing0)
     current = Round.ADVERTISE_KEYS
-    while server.phase not in (ServerPhase.DONE, ServerPhase.ABORTED):
+    while not _finished(server):
         timing = timings.setdefault(_round_name(current), PhaseTiming())
         start = time.perf_counter()
         outbox = server.advance()
         timing.server += time.perf_counter() - start
         server_sent += sum(message_size(m) for m in outbox.values())
-        if server.phase in (ServerPhase.DONE, ServerPhase.ABORTED):
+        if _finished(server):
             run_clients(Round.UNMASKING, outbox)  # deliver RoundComplete / Abort
             break
         current = Round(current + 1)
@@ -304,6 +328,10 @@ def simulate(
     )
 
 
+def _finished(server: ServerSession) -> bool:
+    return server.phase in (ServerPhase.DONE, ServerPhase.ABORTED)
+
+
 def _round_name(round_: Round) -> str:
     return round_.name.lower().replace("_", "-")
 
@@ -313,3 +341,79 @@ def _client_rng(rng: RandomSource, seed: object) -> RandomSource:
         return rng
     assert isinstance(rng, DeterministicRandom)
     return rng.fork("client")
+
+
+def simulate(
+    inputs: Any,
+    *,
+    bits: int | None = None,
+    degree: int | None = None,
+    threshold: int | None = None,
+    dropout: float | Mapping[int, int | str | Round] = 0.0,
+    dropout_round: int | str | Round | None = None,
+    mode: Mode = "semi-honest",
+    seed: int | bytes | str | None = None,
+    allow_unsafe: bool = False,
+    corrupt_rate: float = 0.05,
+    progress: Callable[[str, int], None] | None = None,
+    clip: float | None = None,
+    quant_bits: int = 16,
+    clip_mode: str = "coordinate",
+    weights: Sequence[float] | None = None,
+    max_weight: float | None = None,
+    report_clipping: bool = False,
+    dp: DPConfig | None = None,
+) -> SimulationResult:
+    """Run one secure-aggregation round in-process, with real cryptography and dropouts.
+
+    Integer mode (``clip`` is None): ``inputs`` are n vectors of D integers in 0..2^bits-1 and
+    ``bits`` is required. Float mode (``clip`` given): ``inputs`` are n float arrays or pytrees
+    (dicts/lists/tuples of NumPy arrays or torch tensors); each is clipped to [-clip, clip]
+    (``clip_mode="l2"``: by L2 norm), quantized to ``quant_bits`` with unbiased stochastic
+    rounding and encoded; the result's ``.sum``, ``.mean`` (and with ``weights``,
+    ``.weighted_mean``) are the decoded floats, ``.decoded`` has error bounds and clipping
+    totals. ``bits`` is then chosen so the sum cannot wrap; an explicit one that could is refused.
+
+    ``dropout`` is either a rate (that fraction of clients, chosen at random, drop at
+    ``dropout_round`` or at a random round when it is None) or an explicit schedule
+    ``{client: round}`` (0-based clients; rounds as numbers 0..4 or names such as
+    ``"masked-input"``): the client sends nothing from that round on. ``degree`` and
+    ``threshold`` default to the parameter finder's choice for n and the dropout rate.
+    ``seed`` makes keys, graph, rounding and dropouts reproducible (never in production).
+    ``progress(round_name, clients)`` is called as each round starts.
+
+    Raises :class:`RoundAbortedError` when too few clients survive; never returns a partial sum.
+    """
+    common: dict[str, Any] = dict(
+        degree=degree, threshold=threshold, dropout=dropout, dropout_round=dropout_round,
+        mode=mode, seed=seed, allow_unsafe=allow_unsafe, corrupt_rate=corrupt_rate,
+        progress=progress,
+    )
+    if clip is None:
+        if weights is not None or dp is not None or report_clipping:
+            raise ConfigError("weights, dp and report_clipping need float mode: pass clip=")
+        if bits is None:
+            raise ConfigError("bits is required for integer inputs (or pass clip= for floats)")
+        return _run_round(inputs, bits=bits, **common)
+    clients = list(inputs)
+    if len(clients) < 2:
+        raise ConfigError(f"need at least 2 clients, got {len(clients)}")
+    if weights is not None:
+        weights = [float(w) for w in weights]
+        if len(weights) != len(clients):
+            raise ConfigError(f"got {len(weights)} weights for {len(clients)} clients")
+        if max_weight is None:
+            max_weight = max(max(weights), 1e-12)
+    spec = EncodingSpec(
+        clip=clip, quant_bits=quant_bits, clip_mode=clip_mode,  # type: ignore[arg-type]
+        weighted=weights is not None, max_weight=max_weight,
+        report_clipping=report_clipping, dp=dp,
+    )
+    encoder = Encoder(spec, clients[0], n_clients=len(clients), bits=bits)
+    rng: RandomSource = SystemRandom() if seed is None else DeterministicRandom(seed).fork("enc")
+    rows = np.empty((len(clients), encoder.dim), dtype=encoder.dtype)
+    for i, tree in enumerate(clients):
+        rows[i] = encoder.encode(tree, weight=None if weights is None else weights[i], rng=rng)
+    result = _run_round(rows, bits=encoder.bits, **common)
+    result.decoded = encoder.decode(result.total, n_included=len(result.included))
+    return result

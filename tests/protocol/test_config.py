@@ -47,7 +47,10 @@ def test_every_field_changes_the_session_id(field: str) -> None:
         "graph_seed": bytes(32),
         "context_digest": b"\x01" * 32,
     }[field]
-    extra: dict[str, object] = {"threshold": 8} if field == "mode" else {}
+    extra: dict[str, object] = {
+        "mode": {"threshold": 8},
+        "num_clients": {"degree": 10},
+    }.get(field, {})
     other = dataclasses.replace(cfg, **{field: changed, **extra})  # type: ignore[arg-type]
     assert other.session_id != cfg.session_id
 
