@@ -207,10 +207,13 @@ def _run_round(
     rng: RandomSource = SystemRandom() if seed is None else DeterministicRandom(seed)
     schedule = _schedule(n, dropout, dropout_round, rng)
     rate_hint = len(schedule) / n if schedule else 0.0
-    create: dict[str, Any] = dict(
-        threshold=threshold, mode=mode, corrupt_rate=corrupt_rate, allow_unsafe=allow_unsafe,
-        rng=rng,
-    )
+    create: dict[str, Any] = {
+        "threshold": threshold,
+        "mode": mode,
+        "corrupt_rate": corrupt_rate,
+        "allow_unsafe": allow_unsafe,
+        "rng": rng,
+    }
     try:
         config = RoundConfig.create(
             n, dim, bits, degree=degree, dropout_rate=min(max(rate_hint, 0.01), 0.5), **create
@@ -384,11 +387,17 @@ def simulate(
 
     Raises :class:`RoundAbortedError` when too few clients survive; never returns a partial sum.
     """
-    common: dict[str, Any] = dict(
-        degree=degree, threshold=threshold, dropout=dropout, dropout_round=dropout_round,
-        mode=mode, seed=seed, allow_unsafe=allow_unsafe, corrupt_rate=corrupt_rate,
-        progress=progress,
-    )
+    common: dict[str, Any] = {
+        "degree": degree,
+        "threshold": threshold,
+        "dropout": dropout,
+        "dropout_round": dropout_round,
+        "mode": mode,
+        "seed": seed,
+        "allow_unsafe": allow_unsafe,
+        "corrupt_rate": corrupt_rate,
+        "progress": progress,
+    }
     if clip is None:
         if weights is not None or dp is not None or report_clipping:
             raise ConfigError("weights, dp and report_clipping need float mode: pass clip=")
@@ -405,9 +414,13 @@ def simulate(
         if max_weight is None:
             max_weight = max(max(weights), 1e-12)
     spec = EncodingSpec(
-        clip=clip, quant_bits=quant_bits, clip_mode=clip_mode,  # type: ignore[arg-type]
-        weighted=weights is not None, max_weight=max_weight,
-        report_clipping=report_clipping, dp=dp,
+        clip=clip,
+        quant_bits=quant_bits,
+        clip_mode=clip_mode,  # type: ignore[arg-type]
+        weighted=weights is not None,
+        max_weight=max_weight,
+        report_clipping=report_clipping,
+        dp=dp,
     )
     encoder = Encoder(spec, clients[0], n_clients=len(clients), bits=bits)
     rng: RandomSource = SystemRandom() if seed is None else DeterministicRandom(seed).fork("enc")

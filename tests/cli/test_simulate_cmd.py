@@ -11,8 +11,23 @@ from secagg.cli.main import cli
 
 def test_json_output() -> None:
     result = CliRunner().invoke(
-        cli, ["simulate", "--clients", "8", "--dim", "50", "--bits", "16", "--dropout", "0.25",
-              "--dropout-round", "masked-input", "--seed", "4", "--json"],
+        cli,
+        [
+            "simulate",
+            "--clients",
+            "8",
+            "--dim",
+            "50",
+            "--bits",
+            "16",
+            "--dropout",
+            "0.25",
+            "--dropout-round",
+            "masked-input",
+            "--seed",
+            "4",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
