@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from secagg.protocol.config import RoundConfig
 from secagg.simulation import SimulationResult, simulate
+from secagg.transport.client import Client
 
-__all__ = ["RoundConfig", "SimulationResult", "__version__", "simulate"]
+__all__ = ["Client", "RoundConfig", "SimulationResult", "__version__", "simulate"]
 
 __version__ = "0.1.0"

@@ -6,7 +6,9 @@ import sys
 
 import click
 
+from secagg.cli.client_cmd import client_command
 from secagg.cli.console import err_console
+from secagg.cli.serve_cmd import serve_command
 from secagg.cli.simulate_cmd import simulate_command
 from secagg.errors import SecAggError
 
@@ -20,6 +22,8 @@ def cli() -> None:
 
 
 cli.add_command(simulate_command)
+cli.add_command(serve_command)
+cli.add_command(client_command)
 
 
 def main() -> None:

@@ -193,8 +193,8 @@ class AggregationServer:
     ) -> None:
         self.options = options
         self.address = address
-        self._credentials = credentials
-        self._log = log or (lambda _line: None)
+        self.credentials = credentials
+        self.log = log or (lambda _line: None)
         self._status = status or (lambda _line: None)
         self._server: grpc.aio.Server | None = None
         self._lobby: list[_Conn] = []
@@ -229,10 +229,10 @@ class AggregationServer:
                 ),
             )
         )
-        if self._credentials is None:
+        if self.credentials is None:
             port = server.add_insecure_port(self.address)
         else:
-            port = server.add_secure_port(self.address, self._credentials)
+            port = server.add_secure_port(self.address, self.credentials)
         if port == 0:
             raise ConfigError(f"cannot listen on {self.address}")
         await server.start()
@@ -308,7 +308,7 @@ class AggregationServer:
         if self.options.dim is not None and hello.dim != self.options.dim:
             return _reject(DropReason.WRONG_LENGTH.value, f"this server sums D={self.options.dim}")
         if name in self._names:
-            self._log(f"rejected a second connection for name {name!r}")
+            self.log(f"rejected a second connection for name {name!r}")
             return _reject("duplicate-name", "a client with this name is already registered")
         if not self._accepting or len(self._lobby) >= 4 * self.options.clients + 16:
             return _reject("no-round", "the server takes no more clients")
@@ -411,7 +411,7 @@ class AggregationServer:
         if len(members) < minimum:
             report.abort_reason = AbortReason.TOO_FEW_CLIENTS.value
             report.abort_detail = f"{len(members)} clients joined; {minimum} needed"
-            self._log(f"round {number}: aborted ({report.abort_reason}): {report.abort_detail}")
+            self.log(f"round {number}: aborted ({report.abort_reason}): {report.abort_detail}")
             return report
         dim = opts.dim if opts.dim is not None else members[0].dim
         for conn in [c for c in members if c.dim != dim]:
@@ -440,7 +440,7 @@ class AggregationServer:
         except ConfigError as exc:
             report.abort_reason = AbortReason.TOO_FEW_CLIENTS.value
             report.abort_detail = f"cannot configure the round: {exc}"
-            self._log(f"round {number}: aborted ({report.abort_reason}): {report.abort_detail}")
+            self.log(f"round {number}: aborted ({report.abort_reason}): {report.abort_detail}")
             for conn in members:
                 conn.send(_reject(report.abort_reason, report.abort_detail))
                 conn.close()
@@ -475,7 +475,7 @@ class AggregationServer:
             "dim": config.dim,
             "mode": config.mode,
         }
-        self._log(
+        self.log(
             f"round {number}: {config.num_clients} clients, D={config.dim}, b={config.bits}, "
             f"k={config.degree}, t={config.threshold}, mode={config.mode}"
         )
@@ -533,7 +533,7 @@ class AggregationServer:
             report.bytes_sent[phase] = sent
             report.bytes_received[phase] = self._bytes_in.get(phase, 0)
             report.timings[phase] = loop.time() - phase_start
-            self._log(
+            self.log(
                 f"round {number}: {phase} done in {report.timings[phase]:.2f}s; "
                 f"{len(session.active())} active, {len(session.dropped())} dropped"
             )
@@ -558,7 +558,7 @@ class AggregationServer:
             report.abort_detail = exc.detail
             report.dropped = {names[i]: str(r) for i, (_, r, _d) in session.dropped().items()}
             report.dropped = dict(sorted(report.dropped.items()))
-            self._log(f"round {number}: aborted ({exc.reason}): {exc.detail}")
+            self.log(f"round {number}: aborted ({exc.reason}): {exc.detail}")
             return report
         report.status = "complete"
         report.included = sorted(names[i] for i in result.included)
@@ -567,7 +567,7 @@ class AggregationServer:
         )
         report.late = sorted(names[i] for i in result.late)
         report.total = result.total
-        self._log(
+        self.log(
             f"round {number}: complete; {len(report.included)} included, "
             f"{len(report.dropped)} dropped"
         )
@@ -602,7 +602,7 @@ class AggregationServer:
     def _drop(self, session: ServerSession, conn: _Conn, reason: DropReason, detail: str) -> None:
         assert conn.index is not None
         assert conn.config is not None
-        self._log(f"round {conn.round_no}: dropping {conn.name!r} ({reason.value}): {detail}")
+        self.log(f"round {conn.round_no}: dropping {conn.name!r} ({reason.value}): {detail}")
         session.drop(conn.index, reason, detail)
         self._send(conn, Abort(conn.config.session_id, SERVER_SENDER, reason.value, detail))
 

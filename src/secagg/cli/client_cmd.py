@@ -1,0 +1,105 @@
+"""``secagg client``: take part in one aggregation round with a vector from a ``.npy`` file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from secagg.cli.console import err_console
+from secagg.protocol.messages import Round
+from secagg.simulation import parse_dropout_round
+from secagg.transport.client import Client, Outcome
+
+__all__ = ["client_command"]
+
+
+@click.command("client")
+@click.option("--server", "-s", required=True, help="The server's HOST:PORT.")
+@click.option(
+    "--input",
+    "-i",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="A .npy file holding a 1-D vector of integers mod 2^bits.",
+)
+@click.option("--name", default=None, help="This client's name (default: host-pid).")
+@click.option("--insecure", is_flag=True, help="Plaintext gRPC (loopback testing only).")
+@click.option(
+    "--ca-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM CA certificate to verify the server with (default: system roots).",
+)
+@click.option("--tls-server-name", default=None, help="Expected name in the server's certificate.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for each server message.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")
+@click.option("--stall-at", default=None, hidden=True, help="Testing: stop answering at a round.")
+def client_command(
+    server: str,
+    input_path: Path,
+    name: str | None,
+    insecure: bool,
+    ca_cert: Path | None,
+    tls_server_name: str | None,
+    timeout: float,
+    as_json: bool,
+    stall_at: str | None,
+) -> None:
+    """Join a round at SERVER with the vector in INPUT; exit 0 when it was included."""
+    if insecure and (ca_cert or tls_server_name):
+        raise click.UsageError("--insecure excludes --ca-cert/--tls-server-name")
+    try:
+        vector = np.load(input_path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"cannot read {input_path}: {exc}", param_hint="--input") from None
+    if vector.ndim != 1 or vector.dtype.kind not in "iu":
+        raise click.BadParameter(
+            f"{input_path} must hold a 1-D integer vector, got {vector.dtype} {vector.shape}",
+            param_hint="--input",
+        )
+    stall: Round | None = None if stall_at is None else parse_dropout_round(stall_at)
+
+    def progress(line: str) -> None:
+        print(f"secagg client {client.name}: {line}", file=sys.stderr, flush=True)
+
+    client = Client(
+        server,
+        name=name,
+        insecure=insecure,
+        root_certificates=None if ca_cert is None else ca_cert.read_bytes(),
+        tls_server_name=tls_server_name,
+        timeout=timeout,
+        progress=progress,
+        stall_at=stall,
+    )
+    outcome = client.submit_sync(vector)
+    if as_json:
+        click.echo(json.dumps(outcome.to_json()))
+    else:
+        _print(outcome)
+    if not outcome.included:
+        sys.exit(1)
+
+
+def _print(outcome: Outcome) -> None:
+    if outcome.included:
+        err_console.print(
+            f"[bold green]included[/]: {outcome.name} (client {outcome.index}) is in the sum of "
+            f"{outcome.num_included} clients; sent {outcome.bytes_sent:,} bytes "
+            f"in {outcome.seconds:.2f}s"
+        )
+    else:
+        err_console.print(
+            f"[bold red]not included[/]: {outcome.name}: {outcome.reason}: {outcome.detail}"
+        )
