@@ -54,7 +54,8 @@ class Share:
     def __post_init__(self) -> None:
         if not 1 <= self.x < PRIME:
             raise ShareError(f"share point must be in 1..{PRIME - 1}, got {self.x}")
-        if len(self.values) != LIMBS or not all(0 <= v < PRIME for v in self.values):
+        values = self.values
+        if len(values) != LIMBS or min(values) < 0 or max(values) >= PRIME:
             raise ShareError(f"share must hold {LIMBS} field elements in 0..{PRIME - 1}")
 
     def to_bytes(self) -> bytes:
