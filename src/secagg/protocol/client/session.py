@@ -100,6 +100,13 @@ class ClientSession:
             raise ConfigError(f"client index must be in 1..{config.num_clients}, got {index}")
         if config.mode == "malicious" and (identity is None or registry is None):
             raise ConfigError("malicious mode needs an identity key and an identity registry")
+        if config.mode != "malicious" and (identity is not None or registry is not None):
+            # A client that holds an identity expects signatures and the consistency round; a
+            # config that says otherwise comes from a server trying to switch them off.
+            raise ConfigError(
+                f"this client has an identity but the round config's mode is {config.mode!r}: "
+                "refusing to run without malicious-mode checks"
+            )
         self.config = config
         self.index = index
         self._sid = config.session_id
@@ -126,6 +133,8 @@ class ClientSession:
         self._seed = b""
         self._own_shares: _HeldShares | None = None
         self._ciphertexts: dict[int, bytes] = {}  # from neighbours in U2
+        # AES keys for share ciphertexts, kept from round 1 so round 4 need not redo X25519.
+        self._share_keys: dict[int, bytes] = {}
         self._survivors: tuple[int, ...] | None = None
 
     # -- public API ---------------------------------------------------------------------------
@@ -254,6 +263,7 @@ class ClientSession:
                 raise _Abort(
                     AbortReason.INVALID_KEY, f"key agreement with client {v} failed"
                 ) from None
+            self._share_keys[v] = key
             plaintext = encode_share_plaintext(self.index, v, key_share, seed_share)
             ciphertexts[v] = aead.seal(
                 key, plaintext, share_aad(self._sid, self.index, v), self._rng
@@ -320,13 +330,7 @@ class ClientSession:
         held = {self.index: self._own_shares}
         for v, blob in self._ciphertexts.items():
             try:
-                key = enc_key(
-                    self._enc_keys_or_fail(),
-                    self._peer_keys[v].enc_public,
-                    self._sid,
-                    self.index,
-                    v,
-                )
+                key = self._share_keys[v]
                 plaintext = aead.open_sealed(key, blob, share_aad(self._sid, v, self.index))
                 key_share, seed_share = decode_share_plaintext(plaintext, v, self.index)
             except (DecryptionError, CryptoError):
@@ -403,18 +407,19 @@ class ClientSession:
         assert self._registry is not None
         message = signed_survivors_message(self._sid, self._context_digest, survivors)
         alive = set(survivors)
-        valid = 0
+        signers: set[bytes] = set()  # distinct identities: one key listed twice counts once
         for signer, signature in signatures.items():
             if signer not in alive:
                 continue
             identity = self._registry.identity_key(signer)
-            if identity is None:
+            if identity is None or identity in signers:
                 continue
             try:
                 verify_signature(identity, signature, message)
             except CryptoError:
                 continue
-            valid += 1
+            signers.add(identity)
+        valid = len(signers)
         if valid < self.config.threshold:
             raise _Abort(
                 AbortReason.TOO_FEW_SIGNATURES,
@@ -423,10 +428,6 @@ class ClientSession:
             )
 
     # -- helpers ------------------------------------------------------------------------------
-
-    def _enc_keys_or_fail(self) -> X25519KeyPair:
-        assert self._enc_keys is not None
-        return self._enc_keys
 
     def _require(self, state: ClientState, action: str) -> None:
         if self.state is not state:
@@ -440,6 +441,7 @@ class ClientSession:
         self._seed = b""
         self._own_shares = None
         self._ciphertexts = {}
+        self._share_keys = {}
         return Abort(self._sid, self.index, reason.value, detail)
 
 
