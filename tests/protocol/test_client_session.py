@@ -156,3 +156,17 @@ def test_client_reveals_one_kind_per_neighbour_and_answers_once() -> None:
     assert isinstance(second, Abort)
     assert second.reason == AbortReason.UNEXPECTED_MESSAGE
     assert h.server.phase is ServerPhase.COLLECT_UNMASK
+
+
+@pytest.mark.parametrize("junk", ["text", 5, None, PublicKeys(b"x", b"y")])
+def test_malformed_server_message_aborts_instead_of_raising(junk: object) -> None:
+    h = make_harness(4, 5, 8)
+    for c in h.clients.values():
+        h.server.receive(c.start())
+    msg = h.server.advance()[1]
+    assert isinstance(msg, KeysBroadcast)
+    keys = dict(msg.keys)
+    keys[2] = junk  # type: ignore[assignment]
+    reply = h.clients[1].receive(KeysBroadcast(msg.session_id, keys))
+    assert isinstance(reply, Abort)
+    assert h.clients[1].state is ClientState.ABORTED

@@ -225,3 +225,28 @@ def test_keys_of_a_different_type_are_malformed() -> None:
     h.run()
     assert h.server.clients[BAD].reason is DropReason.MALFORMED
     assert isinstance(PublicKeys, type)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda m: dataclasses.replace(m, ciphertexts=["not", "a", "mapping"]),
+        lambda m: dataclasses.replace(m, ciphertexts={1: 12345}),
+        lambda m: dataclasses.replace(m, ciphertexts=None),
+    ],
+    ids=["list", "int-blob", "none"],
+)
+def test_fields_of_the_wrong_type_drop_only_the_sender(
+    mutate: Callable[[ClientMessage], ClientMessage],
+) -> None:
+    def hook(r: Round, i: int, msg: ClientMessage) -> ClientMessage | None:
+        return mutate(msg) if (r, i) == (Round.SHARE_KEYS, BAD) else msg
+
+    h = make_harness(9, 12, 32, seed=17)
+    h.hook = hook
+    h.run()
+    assert h.server.clients[BAD].reason in (DropReason.MALFORMED, DropReason.BAD_SHARES)
+    result = h.server.result
+    assert BAD not in result.included
+    assert len(result.included) == 8
+    np.testing.assert_array_equal(result.total.astype(np.uint64), h.plain_sum(result.included))

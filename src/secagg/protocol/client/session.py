@@ -179,6 +179,11 @@ class ClientSession:
             return self._dispatch(msg)
         except _Abort as exc:
             return self._enter_abort(exc.reason, exc.detail)
+        except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+            # Fields of the wrong type or shape from the server: abort, never raise.
+            return self._enter_abort(
+                AbortReason.MALFORMED, f"malformed server message ({type(exc).__name__})"
+            )
 
     @property
     def aborted(self) -> bool:

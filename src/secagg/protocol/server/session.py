@@ -177,6 +177,10 @@ class ServerSession:
             self._accept(record, msg)
         except _Drop as exc:
             self.drop(sender, exc.reason, exc.detail)
+        except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+            # A field of the wrong type or shape that no specific check caught: still only the
+            # sender's problem. Name the failure's type, never its text (it may quote input).
+            self.drop(sender, DropReason.MALFORMED, f"malformed fields ({type(exc).__name__})")
 
     def drop(self, index: int, reason: DropReason, detail: str = "") -> None:
         """Stop counting client ``index`` (it vanished, timed out or misbehaved)."""
