@@ -26,8 +26,26 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
-bench: $(STAMP)
-	$(PY) -m benchmarks
+# Benchmarks run in their own environments: benchmarks/.venv (secagg + matplotlib) and, since
+# Flower pins protobuf < 7 and secagg's gRPC code needs >= 7, benchmarks/.venv/flwr (Flower).
+BENCH_VENV := benchmarks/.venv
+BENCH_STAMP := $(BENCH_VENV)/.installed
+FLWR_VENV := $(BENCH_VENV)/flwr
+FLWR_STAMP := $(FLWR_VENV)/.installed
+
+$(BENCH_STAMP): pyproject.toml benchmarks/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
+	touch $(BENCH_STAMP)
+
+$(FLWR_STAMP): benchmarks/requirements-flwr.txt $(BENCH_STAMP)
+	test -x $(FLWR_VENV)/bin/python || $(PYTHON) -m venv $(FLWR_VENV)
+	$(FLWR_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-flwr.txt
+	touch $(FLWR_STAMP)
+
+bench: $(BENCH_STAMP) $(FLWR_STAMP)
+	$(BENCH_VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
