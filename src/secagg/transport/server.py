@@ -216,7 +216,9 @@ class AggregationServer:
         limit = self.options.max_message_bytes
         server = grpc.aio.server(
             options=[
-                ("grpc.max_receive_message_length", limit),
+                # gRPC's own cap is twice the limit: frames in between reach parse_client_frame
+                # and drop their sender as oversized-message; beyond it gRPC ends the stream.
+                ("grpc.max_receive_message_length", 2 * limit),
                 ("grpc.max_send_message_length", max(limit, 64 * 1024 * 1024)),
                 ("grpc.so_reuseport", 0),
             ]

@@ -1,0 +1,172 @@
+"""End to end over loopback with real processes: `secagg serve` and `secagg client`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.transport.helpers import Procs, free_port, plain_sum, random_vectors, wait_all
+
+FAST = ("--insecure", "--join-timeout", "30", "--phase-timeout", "20")
+
+
+def _check_sum(procs: Procs, vectors: dict[str, np.ndarray], bits: int) -> dict[str, object]:
+    report = procs.report()
+    total = procs.total()
+    expected = plain_sum(vectors, report["included"], bits)
+    assert np.array_equal(total.astype(np.uint64), expected)
+    return report
+
+
+def test_exact_sum_without_dropouts(procs: Procs) -> None:
+    port = free_port()
+    names = [f"c{i}" for i in range(5)]
+    vectors = random_vectors(names, 1000, 32, seed=1)
+    server = procs.serve(port, "--clients", "5", "--bits", "32", *FAST)
+    clients = [procs.client(port, n, vectors[n], "--insecure") for n in names]
+    assert wait_all(clients) == [0] * 5
+    assert wait_all([server]) == [0], procs.log("server")
+    report = _check_sum(procs, vectors, 32)
+    assert report["included"] == names
+    assert report["dropped"] == {}
+    assert report["status"] == "complete"
+    assert "included" in procs.log("c0")
+
+
+def test_clients_killed_in_each_round(procs: Procs) -> None:
+    """SIGKILL one client in each of rounds 0, 1, 2 and 4; the round still completes."""
+    port = free_port()
+    names = [f"c{i}" for i in range(10)]
+    vectors = random_vectors(names, 500, 20, seed=2)
+    server = procs.serve(
+        port, "--clients", "10", "--bits", "20", "--degree", "9", "--threshold", "6", *FAST
+    )
+    stall = {
+        "c0": "advertise-keys",
+        "c1": "share-keys",
+        "c2": "masked-input",
+        "c3": "unmasking",
+    }
+    started = {
+        n: procs.client(
+            port, n, vectors[n], "--insecure", *(["--stall-at", stall[n]] if n in stall else [])
+        )
+        for n in names
+    }
+    for victim, round_name in stall.items():
+        procs.kill_when(started[victim], victim, f"stalling before {round_name}")
+    survivors = [started[n] for n in names if n not in stall]
+    assert wait_all(survivors) == [0] * len(survivors)
+    assert wait_all([server]) == [0], procs.log("server")
+    report = _check_sum(procs, vectors, 20)
+    # c3 died after its masked input arrived: its input is in the sum (late), the others not.
+    assert report["included"] == ["c3", *names[4:]]
+    assert report["late"] == ["c3"]
+    assert report["dropped"] == dict.fromkeys(("c0", "c1", "c2"), "transport-error")
+    rounds = {n: info["round"] for n, info in report["rounds"][0]["dropped_in"].items()}
+    assert rounds == {
+        "c0": "advertise-keys",
+        "c1": "share-keys",
+        "c2": "masked-input",
+        "c3": "unmasking",
+    }
+
+
+def test_stalled_client_is_dropped_at_the_deadline(procs: Procs) -> None:
+    port = free_port()
+    names = [f"c{i}" for i in range(6)]
+    vectors = random_vectors(names, 300, 32, seed=3)
+    server = procs.serve(
+        port, "--clients", "6", "--bits", "32", "--insecure", "--phase-timeout", "3"
+    )
+    clients = {
+        n: procs.client(
+            port,
+            n,
+            vectors[n],
+            "--insecure",
+            *(["--stall-at", "masked-input"] if n == "c5" else []),
+        )
+        for n in names
+    }
+    assert wait_all([clients[n] for n in names[:5]]) == [0] * 5
+    assert wait_all([server]) == [0], procs.log("server")
+    report = _check_sum(procs, vectors, 32)
+    assert report["included"] == names[:5]
+    assert report["dropped"] == {"c5": "no-response"}
+    # The staller is told it was dropped and exits non-zero with the reason.
+    assert wait_all([clients["c5"]]) == [1]
+    assert "no-response" in procs.log("c5")
+
+
+def test_garbage_oversized_and_misbehaving_peers(procs: Procs) -> None:
+    """Junk before and after registration, a duplicate name, a vanishing uploader."""
+    port = free_port()
+    honest = [f"c{i}" for i in range(4)]
+    dim = 200
+    vectors = random_vectors([*honest, "dup"], dim, 32, seed=4)
+    vectors["dup"] = np.arange(dim, dtype=np.uint32)
+    server = procs.serve(
+        port,
+        "--clients",
+        "9",
+        "--bits",
+        "32",
+        "--max-message-bytes",
+        "65536",
+        "--degree",
+        "8",
+        "--threshold",
+        "5",
+        *FAST,
+    )
+    junk = [
+        procs.adversary(port, "tcp-garbage"),
+        procs.adversary(port, "grpc-garbage-hello"),
+        procs.adversary(port, "oversized-hello"),
+    ]
+    assert wait_all(junk) == [0, 0, 0]
+    members = [
+        procs.adversary(port, "garbage-after-welcome", "garbage", str(dim)),
+        procs.adversary(port, "oversized-after-welcome", "oversized", str(dim)),
+        procs.adversary(port, "wrong-sender", "impostor", str(dim)),
+        procs.adversary(port, "vanish", "vanisher", str(dim)),
+        procs.adversary(port, "duplicate", "dup", str(dim)),
+    ]
+    clients = [procs.client(port, n, vectors[n], "--insecure") for n in honest]
+    assert wait_all(clients) == [0] * 4
+    assert wait_all(members) == [0] * 5, [procs.log(m) for m in ("duplicate",)]
+    assert wait_all([server]) == [0], procs.log("server")
+    report = _check_sum(procs, vectors, 32)
+    assert report["included"] == sorted([*honest, "dup"])
+    dropped = report["dropped"]
+    assert dropped["garbage"] == "malformed-message"
+    assert dropped["oversized"] == "oversized-message"
+    assert dropped["impostor"] == "malformed-message"
+    assert dropped["vanisher"] == "transport-error"
+
+
+def test_chunked_large_vectors_and_wide_words(procs: Procs) -> None:
+    """Vectors many times the message limit go through in chunks; 40-bit rings use 8-byte words."""
+    port = free_port()
+    names = ["a", "b", "c"]
+    dim = 60_000  # 480 KB of 8-byte words per client, limit 64 KiB per message
+    vectors = random_vectors(names, dim, 40, seed=5)
+    server = procs.serve(
+        port,
+        "--clients",
+        "3",
+        "--bits",
+        "40",
+        "--max-message-bytes",
+        "65536",
+        "--chunk-bytes",
+        "16384",
+        *FAST,
+    )
+    clients = [procs.client(port, n, vectors[n], "--insecure") for n in names]
+    assert wait_all(clients) == [0] * 3
+    assert wait_all([server]) == [0], procs.log("server")
+    report = _check_sum(procs, vectors, 40)
+    assert report["included"] == names
+    received = report["rounds"][0]["bytes"]["masked-input"]["received"]
+    assert received > 3 * dim * 8
