@@ -673,3 +673,66 @@ def test_wrong_share_among_t_plus_one_aborts_naming_the_dealer() -> None:
     assert "client 2" in m.server.abort_detail
     with pytest.raises(RoundAbortedError):
         _ = m.server.result
+
+
+# -- the malicious threshold rule -------------------------------------------------------------
+
+
+@pytest.mark.adversarial
+@pytest.mark.parametrize("degree", [4, 6, 8, 12, 18])
+def test_round_config_enforces_the_malicious_threshold_rule(degree: int) -> None:
+    """t > 2(k + 1) / 3 in malicious mode, t > (k + 1) / 2 in semi-honest mode."""
+    n = 40
+    rid, seed = bytes(16), bytes(32)
+    lowest = min(t for t in range(1, degree + 2) if 3 * t > 2 * (degree + 1))
+    assert threshold_bounds(degree, "malicious") == (lowest, degree + 1)
+    ok = RoundConfig(n, lowest, degree, 8, 16, "malicious", rid, seed)
+    assert ok.threshold == lowest
+    with pytest.raises(ConfigError, match="unsafe in malicious mode"):
+        RoundConfig(n, lowest - 1, degree, 8, 16, "malicious", rid, seed)
+    # The same t can be fine for semi-honest mode, whose rule is weaker ...
+    if 2 * (lowest - 1) > degree + 1:
+        RoundConfig(n, lowest - 1, degree, 8, 16, "semi-honest", rid, seed)
+    # ... and an explicit opt-in accepts it (for experiments only).
+    unsafe = RoundConfig(n, lowest - 1, degree, 8, 16, "malicious", rid, seed, allow_unsafe=True)
+    assert unsafe.threshold == lowest - 1
+    # Derived parameters always satisfy the rule.
+    made = RoundConfig.create(n, 8, 16, degree=degree, mode="malicious")
+    assert 3 * made.threshold > 2 * (made.degree + 1)
+
+
+@pytest.mark.adversarial
+@pytest.mark.parametrize("n", [10, 100, 1000])
+def test_parameter_finder_in_malicious_mode_meets_the_rule(n: int) -> None:
+    made = RoundConfig.create(n, 8, 16, mode="malicious", dropout_rate=0.05, corrupt_rate=0.05)
+    assert 3 * made.threshold > 2 * (made.degree + 1)
+    assert made.threshold <= made.degree + 1
+
+
+@pytest.mark.adversarial
+def test_simulate_cli_runs_malicious_mode_with_dropouts() -> None:
+    from click.testing import CliRunner
+
+    from secagg.cli.main import cli
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "simulate",
+            "-n",
+            "16",
+            "-d",
+            "40",
+            "--mode",
+            "malicious",
+            "--dropout",
+            "0.2",
+            "--dropout-round",
+            "random",
+            "--seed",
+            "7",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert '"matches_plain_sum": true' in result.output

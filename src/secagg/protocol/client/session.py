@@ -414,6 +414,8 @@ class ClientSession:
         alive = set(survivors)
         signers: set[bytes] = set()  # distinct identities: one key listed twice counts once
         for signer, signature in signatures.items():
+            if len(signers) >= self.config.threshold:
+                break  # enough: checking the rest costs time and decides nothing
             if signer not in alive:
                 continue
             identity = self._registry.identity_key(signer)
