@@ -1,0 +1,180 @@
+"""The command-line contract of `secagg serve` / `secagg client`, with TLS from a fresh CA."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from secagg.cli.main import cli
+from tests.transport.helpers import (
+    SECAGG,
+    Procs,
+    cleanup,
+    free_port,
+    plain_sum,
+    random_vectors,
+    wait_all,
+)
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Procs]:
+    p = Procs(tmp_path)
+    try:
+        yield p
+    finally:
+        cleanup(p)
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _make_ca(tmp: Path, label: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(f"secagg test CA {label}"))
+        .issuer_name(_name(f"secagg test CA {label}"))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    path = tmp / f"ca-{label}.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key, cert, path
+
+
+def _server_cert(
+    tmp: Path, ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate
+) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "server.pem", tmp / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_report_contract(procs: Procs) -> None:
+    port = free_port()
+    names = ["zed", "alice", "bob", "carol"]
+    vectors = random_vectors(names, 64, 12, seed=7)
+    server = procs.serve(port, "--clients", "4", "--bits", "12", "--insecure")
+    clients = [procs.client(port, n, vectors[n], "--insecure", "--json") for n in names]
+    assert wait_all(clients) == [0] * 4
+    assert wait_all([server]) == [0]
+    report = procs.report()
+    assert report["included"] == sorted(names)
+    assert report["dropped"] == {}
+    assert report["bits"] == 12
+    assert report["dim"] == 64
+    assert set(report["timings"]) >= {"join", "advertise-keys", "share-keys", "unmasking"}
+    assert report["rounds"][0]["bytes"]["masked-input"]["received"] > 4 * 64 * 4
+    total = procs.total()
+    assert np.array_equal(total.astype(np.uint64), plain_sum(vectors, names, 12))
+    assert '"included": true' in procs.log("alice")
+
+
+def test_tls_with_a_self_signed_ca(procs: Procs, tmp_path: Path) -> None:
+    ca_key, ca, ca_path = _make_ca(tmp_path, "good")
+    _other_key, _other, other_path = _make_ca(tmp_path, "other")
+    cert, key = _server_cert(tmp_path, ca_key, ca)
+    port = free_port()
+    names = ["a", "b", "c"]
+    vectors = random_vectors([*names, "mallory"], 32, 16, seed=8)
+    server = procs.serve(
+        port, "--clients", "3", "--bits", "16", "--tls-cert", str(cert), "--tls-key", str(key)
+    )
+    # A client trusting another CA refuses the server and is never registered.
+    stranger = procs.client(port, "mallory", vectors["mallory"], "--ca-cert", str(other_path),
+                            "--timeout", "5")  # fmt: skip
+    assert wait_all([stranger]) == [1]
+    assert "transport-error" in procs.log("mallory")
+    # A plaintext client cannot talk to a TLS server either.
+    plain = procs.client(port, "plain", vectors["mallory"], "--insecure", "--timeout", "5")
+    assert wait_all([plain]) == [1]
+    clients = [procs.client(port, n, vectors[n], "--ca-cert", str(ca_path)) for n in names]
+    assert wait_all(clients) == [0] * 3
+    assert wait_all([server]) == [0]
+    assert procs.report()["included"] == names
+    assert np.array_equal(procs.total().astype(np.uint64), plain_sum(vectors, names, 16))
+
+
+def test_server_exits_nonzero_when_too_few_join(procs: Procs) -> None:
+    port = free_port()
+    vectors = random_vectors(["only"], 16, 8, seed=9)
+    server = procs.serve(port, "--clients", "3", "--bits", "8", "--insecure", "--join-timeout", "2")
+    lone = procs.client(port, "only", vectors["only"], "--insecure")
+    assert wait_all([server]) == [1]
+    assert "too-few-clients" in procs.log("server")
+    report = procs.report()
+    assert report["status"] == "aborted"
+    assert report["abort_reason"] == "too-few-clients"
+    assert wait_all([lone]) == [1]
+
+
+def test_serve_requires_tls_or_insecure(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["serve", "--clients", "3", "--output", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "--insecure" in result.output
+
+
+def test_client_rejects_a_float_input(tmp_path: Path) -> None:
+    path = tmp_path / "x.npy"
+    np.save(path, np.ones(4))
+    result = CliRunner().invoke(
+        cli, ["client", "--server", "127.0.0.1:1", "--input", str(path), "--insecure"]
+    )
+    assert result.exit_code == 2
+    assert "integer" in result.output
+
+
+def test_client_reports_an_unreachable_server(tmp_path: Path) -> None:
+    path = tmp_path / "x.npy"
+    np.save(path, np.arange(4, dtype=np.uint32))
+    port = free_port()
+    proc = subprocess.run(
+        [*SECAGG, "client", "--server", f"127.0.0.1:{port}", "--input", str(path),
+         "--insecure", "--timeout", "3"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "not included" in proc.stderr
