@@ -35,6 +35,7 @@ from secagg.protocol.messages import (
     ConsistencySignature,
     EncryptedShares,
     KeysBroadcast,
+    MaskedInput,
     PublicKeys,
     Round,
     SharesDelivery,
@@ -736,3 +737,56 @@ def test_simulate_cli_runs_malicious_mode_with_dropouts() -> None:
     )
     assert result.exit_code == 0, result.output
     assert '"matches_plain_sum": true' in result.output
+
+
+# -- keys a corrupt client advertises (the server forwards them) ------------------------------
+
+
+@pytest.mark.adversarial
+@pytest.mark.parametrize(
+    "bad_key",
+    [
+        bytes(32),  # u = 0
+        bytes(31) + b"\x80",  # u = 0 with the ignored top bit set: not in the low-order list
+        bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+    ],
+    ids=["zero", "zero-top-bit", "order-8"],
+)
+@pytest.mark.parametrize("which", ["enc", "mask"])
+def test_corrupt_client_advertises_a_low_order_key(bad_key: bytes, which: str) -> None:
+    """Client 4 colludes with the server: its low-order key is validly signed and forwarded.
+    An honest client aborts with invalid-key before a share or masked input depends on it."""
+    m = MaliciousServer(N)
+    keys = m.honest_outbox(m.start())
+    real = keys[1].keys[4]
+    enc = bad_key if which == "enc" else real.enc_public
+    mask = bad_key if which == "mask" else real.mask_public
+    signature = m.identities[4].sign(signed_keys_message(_sid(m), 4, enc, mask))
+    fake = PublicKeys(enc, mask, signature)
+    honest = _others(4)
+    forged = {u: dataclasses.replace(keys[u], keys={**keys[u].keys, 4: fake}) for u in honest}
+    replies = m.send(Round.SHARE_KEYS, {**forged, 4: keys[4]})  # 4 itself plays along
+    if which == "mask" and bad_key == bytes(31) + b"\x80":
+        # Passes the list check in round 1; the pairwise agreement in round 2 refuses it.
+        replies = m.send(Round.MASKED_INPUT, m.honest_outbox(replies))
+    m.assert_aborted(honest, AbortReason.INVALID_KEY)
+    assert not any(isinstance(msg, MaskedInput) and u in honest for _r, u, msg in m.received)
+
+
+@pytest.mark.adversarial
+def test_corrupt_client_copies_an_honest_clients_keys() -> None:
+    """Client 4 re-advertises client 5's round keys under its own valid signature."""
+    m = MaliciousServer(N)
+    keys = m.honest_outbox(m.start())
+    copied = keys[1].keys[5]
+    signature = m.identities[4].sign(
+        signed_keys_message(_sid(m), 4, copied.enc_public, copied.mask_public)
+    )
+    fake = PublicKeys(copied.enc_public, copied.mask_public, signature)
+    honest = _others(4)
+    m.send(
+        Round.SHARE_KEYS,
+        {u: dataclasses.replace(keys[u], keys={**keys[u].keys, 4: fake}) for u in honest},
+    )
+    m.assert_aborted(honest, AbortReason.DUPLICATE_KEY)
+    assert not any(isinstance(msg, EncryptedShares) for _r, _u, msg in m.received)
