@@ -2,7 +2,9 @@
 
 For each (n, D) the parameter finder picks (k, t) per mode (5% dropout, 5% corrupt clients);
 both modes then run one round on the same inputs with the same dropout schedule (5% of clients,
-at random rounds). Printed per mode: k, t, end-to-end wall seconds, mean and max client seconds
+at random rounds). A third row runs malicious mode at the semi-honest k (with the smallest t
+malicious mode allows there), to separate the cost of signatures from that of the larger graph.
+Printed per mode: k, t, end-to-end wall seconds, mean and max client seconds
 (summed over rounds), server seconds (summed over rounds), the consistency round's share, bytes
 per client, and the malicious / semi-honest ratios. Figures only: no assertions.
 
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 
 import secagg
-from secagg.graph import find_parameters
+from secagg.graph import find_parameters, threshold_bounds
 
 MODES = ("semi-honest", "malicious")
 DROPOUT = 0.05
@@ -27,15 +29,20 @@ CORRUPT = 0.05
 BITS = 32
 
 
-def run(n: int, dim: int, mode: str, seed: int) -> dict[str, Any]:
+def run(n: int, dim: int, mode: str, seed: int, degree: int | None = None) -> dict[str, Any]:
     params = find_parameters(n, dropout_rate=DROPOUT, corrupt_rate=CORRUPT, mode=mode)  # type: ignore[arg-type]
+    threshold = params.threshold
+    if degree is not None:  # the other mode's k, with this mode's smallest t
+        threshold = threshold_bounds(degree, mode)[0]  # type: ignore[arg-type]
+    else:
+        degree = params.degree
     inputs = np.random.default_rng(seed).integers(0, 2**BITS, size=(n, dim), dtype=np.uint32)
     start = time.perf_counter()
     result = secagg.simulate(
         inputs,
         bits=BITS,
-        degree=params.degree,
-        threshold=params.threshold,
+        degree=degree,
+        threshold=threshold,
         dropout=DROPOUT,
         mode=mode,  # type: ignore[arg-type]
         seed=seed,
@@ -62,6 +69,7 @@ def run(n: int, dim: int, mode: str, seed: int) -> dict[str, Any]:
         "bytes_received": float(np.mean(result.client_bytes_received)),
         "included": len(result.included),
         "ok": ok,
+        "rounds": {name: (t.client_mean, t.server) for name, t in timings.items()},
     }
 
 
@@ -74,6 +82,9 @@ def main() -> None:
     sizes = args.n or [100, 1000]
     for n in sizes:
         rows = {mode: run(n, args.dim, mode, args.seed) for mode in MODES}
+        # Malicious mode at the semi-honest k: separates the cost of signatures and the extra
+        # round from the cost of the larger graph malicious mode needs.
+        rows["mal@semi-k"] = run(n, args.dim, "malicious", args.seed, rows["semi-honest"]["k"])
         print(f"\nn = {n}, D = {args.dim}, b = {BITS}, dropout {DROPOUT:.0%} at random rounds")
         header = (
             f"{'mode':<12} {'k':>4} {'t':>4} {'wall s':>8} {'client s':>9} {'client max':>10} "
@@ -89,6 +100,10 @@ def main() -> None:
                 f"{r['bytes_sent'] / 1024:>8.1f} {r['bytes_received'] / 1024:>8.1f} "
                 f"{r['included']:>5} {'ok' if r['ok'] else 'WRONG'}"
             )
+        print("per round, mean client s / server s:")
+        for mode, r in rows.items():
+            cells = "  ".join(f"{name} {c:.4f}/{sv:.3f}" for name, (c, sv) in r["rounds"].items())
+            print(f"  {mode:<12} {cells}")
         semi, mal = rows["semi-honest"], rows["malicious"]
         print(
             "malicious / semi-honest: "
