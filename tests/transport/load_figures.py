@@ -72,17 +72,18 @@ def main() -> int:
             " file=sys.stderr); sys.exit(rc)"
         )
         log = (tmp / "server.log").open("wb")
-        server = subprocess.Popen([PY, "-c", wrapper, *serve], stdout=log, stderr=log)  # noqa: S603
+        server = subprocess.Popen([PY, "-c", wrapper, *serve], stdout=log, stderr=log)
         time.sleep(2)
         started = time.perf_counter()
         workers = []
         for p in range(args.procs):
             names = [f"p{p:03d}-c{c:04d}" for c in range(args.per_proc)]
             workers.append(
-                subprocess.Popen(  # noqa: S603
+                subprocess.Popen(
                     [PY, __file__, "--worker", address, str(args.dim), str(p), *names],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             )
         codes = [w.wait() for w in workers]
         rc = server.wait()

@@ -290,6 +290,7 @@ class AggregationServer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
             self._gone(conn, "stream ended")
+            conn.closed = True
 
     def _register(self, conn: _Conn, data: bytes) -> bytes | None:
         """Validate a Hello and put the client in the lobby; returns a Reject frame or None."""
@@ -354,18 +355,29 @@ class AggregationServer:
                 if assembler is not None and assembler.filled < assembler.dim:
                     raise FrameError(DropReason.MALFORMED, f"{kind} frame inside a masked input")
                 self._events.put_nowait(("msg", conn, client_message(frame), None))
-            self._events.put_nowait(("gone", conn, "the client closed its stream", None))
+            self._report(conn, "gone", "the client closed its stream")
         except FrameError as exc:
-            self._events.put_nowait(("bad", conn, exc, None))
+            self._report(conn, "bad", exc)
         except asyncio.CancelledError:
             raise
         except grpc.aio.AioRpcError as exc:
-            self._events.put_nowait(("gone", conn, f"stream failed: {exc.code().name}", None))
-        except Exception as exc:
-            self._events.put_nowait(("gone", conn, f"stream failed: {type(exc).__name__}", None))
+            self._report(conn, "gone", f"stream failed: {exc.code().name}")
+        except Exception as exc:  # a broken stream is the client's loss, never the server's
+            self._report(conn, "gone", f"stream failed: {type(exc).__name__}")
         finally:
             if holding and sem is not None:
                 sem.release()
+
+    def _report(self, conn: _Conn, kind: str, payload: Any) -> None:
+        """Hand a stream's end or misbehaviour to the driver; a client still waiting to join
+        is simply taken out of the lobby (its stream ends with a Reject when it misbehaved)."""
+        if conn.index is None:
+            self._gone(conn, str(payload))
+            if isinstance(payload, FrameError):
+                conn.send(_reject(payload.reason.value, payload.detail))
+            conn.close()
+            return
+        self._events.put_nowait((kind, conn, payload, None))
 
     def _gone(self, conn: _Conn, detail: str) -> None:
         if conn in self._lobby:
@@ -374,7 +386,6 @@ class AggregationServer:
             self._lobby_changed.set()
         if conn.index is not None and not conn.closed:
             self._events.put_nowait(("gone", conn, detail, None))
-        conn.closed = True
 
     # -- rounds -----------------------------------------------------------------------------
 
