@@ -178,3 +178,20 @@ def test_client_reports_an_unreachable_server(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 1
     assert "not included" in proc.stderr
+
+
+def test_two_rounds_write_two_sums(procs: Procs) -> None:
+    port = free_port()
+    first = random_vectors(["a", "b", "c"], 16, 32, seed=10)
+    second = random_vectors(["d", "e", "f"], 16, 32, seed=11)
+    server = procs.serve(port, "--clients", "3", "--bits", "32", "--insecure", "--rounds", "2")
+    assert wait_all([procs.client(port, n, v, "--insecure") for n, v in first.items()]) == [0] * 3
+    assert wait_all([procs.client(port, n, v, "--insecure") for n, v in second.items()]) == [0] * 3
+    assert wait_all([server]) == [0]
+    report = procs.report()
+    assert [r["included"] for r in report["rounds"]] == [["a", "b", "c"], ["d", "e", "f"]]
+    out = procs.tmp / "server-out"
+    assert np.array_equal(
+        np.load(out / "sum-round-1.npy").astype(np.uint64), plain_sum(first, list(first), 32)
+    )
+    assert np.array_equal(procs.total().astype(np.uint64), plain_sum(second, list(second), 32))
