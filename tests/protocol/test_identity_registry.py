@@ -223,3 +223,64 @@ def test_context_digest_rejects_what_it_cannot_encode() -> None:
         secagg.context_digest(np.array([object()], dtype=object))
     with pytest.raises(ConfigError):
         secagg.context_digest(object())
+
+
+def test_a_malicious_round_runs_on_identities_and_a_registry_loaded_from_files(
+    tmp_path: Path,
+) -> None:
+    """Identity files and a registry file, as `secagg keys` writes them, drive a real round."""
+    from secagg.graph import NeighbourGraph
+    from secagg.protocol.client.session import ClientSession
+    from secagg.protocol.config import RoundConfig
+    from secagg.protocol.messages import Round
+    from secagg.protocol.server.session import ServerSession
+    from secagg.protocol.server.state import ServerPhase
+
+    n = 6
+    registry = IdentityRegistryFile()
+    for i in range(1, n + 1):
+        save_identity(_key(f"client-{i}"), tmp_path / f"c{i}.key")
+        registry.add(RegistryEntry(load_public_key(tmp_path / f"c{i}.key.pub"), index=i))
+    save_registry(registry, tmp_path / "registry.json")
+    loaded = load_registry(tmp_path / "registry.json")
+    model = {"w": np.linspace(0, 1, 5, dtype=np.float32)}
+    rng = DeterministicRandom("round")
+    config = RoundConfig.create(
+        n,
+        4,
+        16,
+        degree=n - 1,
+        mode="malicious",
+        context_digest=secagg.context_digest(model),
+        rng=rng,
+    )
+    graph = NeighbourGraph(config.graph_seed, range(1, n + 1), config.degree)
+    inputs = np.arange(n * 4, dtype=np.uint32).reshape(n, 4)
+    clients = {
+        i: ClientSession(
+            config,
+            i,
+            inputs[i - 1],
+            rng=rng.fork(f"c{i}"),
+            graph=graph,
+            identity=load_identity(tmp_path / f"c{i}.key"),
+            registry=loaded,
+            expected_context_digest=secagg.context_digest(model),
+        )
+        for i in range(1, n + 1)
+    }
+    server = ServerSession(config, graph=graph, registry=loaded)
+    replies = {i: c.start() for i, c in clients.items()}
+    round_ = Round.ADVERTISE_KEYS
+    while True:
+        for msg in replies.values():
+            server.receive(msg)
+        outbox = server.advance()
+        if server.phase in (ServerPhase.DONE, ServerPhase.ABORTED):
+            break
+        round_ = Round(round_ + 1)
+        replies = {i: r for i, m in outbox.items() if (r := clients[i].receive(m)) is not None}
+    assert round_ == Round.UNMASKING  # went through the consistency round
+    result = server.result
+    assert result.included == tuple(range(1, n + 1))
+    np.testing.assert_array_equal(result.total, inputs.sum(axis=0) % (1 << 16))
