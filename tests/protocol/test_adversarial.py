@@ -790,3 +790,27 @@ def test_corrupt_client_copies_an_honest_clients_keys() -> None:
     )
     m.assert_aborted(honest, AbortReason.DUPLICATE_KEY)
     assert not any(isinstance(msg, EncryptedShares) for _r, _u, msg in m.received)
+
+
+@pytest.mark.adversarial
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: with exactly t shares of a seed there is no redundancy to check a bad "
+    "self-mask share against (detecting it needs a commitment to b_u, a protocol change)",
+)
+def test_wrong_share_among_exactly_t_is_not_detected() -> None:
+    m = MaliciousServer(N)
+    replies = m.run_honestly_until(Round.CONSISTENCY_CHECK)
+    outbox = m.honest_outbox(replies)
+    responders = (1, 2, 3, 4, 5)  # t = 5 answer; 6 and 7 leave after signing
+    responses = m.send(Round.UNMASKING, {u: outbox[u] for u in responders})
+    bad = responses[4]
+    assert isinstance(bad, UnmaskResponse)
+    responses[4] = dataclasses.replace(
+        bad, self_mask_shares={**bad.self_mask_shares, 2: _corrupt(bad.self_mask_shares[2])}
+    )
+    m.finish_honestly(responses)
+    if m.server.phase is ServerPhase.ABORTED:
+        return  # detected: what the gap's fix would do
+    result = m.server.result
+    np.testing.assert_array_equal(result.total, m.plain_sum(result.included))
