@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean proto
+.PHONY: demo test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,12 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m secagg.demo
-
-# Regenerate the committed gRPC/protobuf modules from src/secagg/transport/secagg.proto.
-proto: $(STAMP)
-	$(PY) -m grpc_tools.protoc -I src --python_out=src --pyi_out=src --grpc_python_out=src \
-		src/secagg/transport/secagg.proto
+	$(PY) -m secagg.cli.main simulate
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

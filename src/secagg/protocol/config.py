@@ -5,18 +5,17 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass, field
-from typing import Literal
 
 from secagg.crypto.entropy import RandomSource, default_random
 from secagg.crypto.prg import check_bits
 from secagg.errors import ConfigError
-from secagg.graph import check_parameters, find_parameters, threshold_bounds
+from secagg.graph import MODES, Mode, check_parameters, find_parameters, threshold_bounds
 
 __all__ = ["PROTOCOL_VERSION", "Mode", "RoundConfig"]
 
 PROTOCOL_VERSION = 1
-Mode = Literal["semi-honest", "malicious"]
-_MODES: tuple[Mode, ...] = ("semi-honest", "malicious")
+# The wire code of a mode is its position here: never reorder.
+_MODES: tuple[Mode, ...] = MODES
 _MAGIC = b"secagg-round-config"
 # magic, version, round id, n, t, k, D, b, mode, graph seed, context digest
 _LAYOUT = struct.Struct(">19sH16sIIIQBB32s32s")

@@ -225,10 +225,7 @@ class Client:
         round_ = _ROUND_OF.get(type(msg))
         if round_ is not None and self._stall_at is not None and round_ >= self._stall_at:
             self._progress(f"stalling before {_round_name(round_)}")
-            while True:  # send nothing more, but hear the server out
-                heard = await self._read(call, self._timeout)
-                if heard.WhichOneof("body") == "abort":
-                    raise _Failed(heard.abort.reason, heard.abort.detail)
+            await asyncio.Event().wait()  # never set: hold the stream open, send nothing
         if isinstance(msg, MaskedInput):
             for frame in masked_input_frames(msg, chunk_bytes):
                 await self._write(call, frame)
