@@ -190,7 +190,15 @@ def scaling(quick: bool, budget_s: float) -> list[dict[str, Any]]:
             "dropout": dropout,
             "dropout_round": "masked-input",
         }
-        row = run_child("bench_protocol", params)
+        try:
+            row = run_child("bench_protocol", params)
+        except RuntimeError as exc:  # e.g. the round aborted: record it and go on
+            print(
+                f"  [{series}] n={n} D={dim} k={k} t={t} drop={dropout:.0%}: FAILED "
+                f"{str(exc).strip().splitlines()[-1]}",
+                flush=True,
+            )
+            continue
         row["series"] = series
         if memory:
             mem = run_child("bench_protocol", {**params, "memory": True, "plain": False})
