@@ -814,3 +814,76 @@ def test_wrong_share_among_exactly_t_is_not_detected() -> None:
         return  # detected: what the gap's fix would do
     result = m.server.result
     np.testing.assert_array_equal(result.total, m.plain_sum(result.included))
+
+
+# -- multi-view unmasking on a sparse graph (found by search; fixed) --------------------------
+
+# A solution of the integer program in the issue-4 report, on the ring of the Harary graph
+# (signed positions around the victim at 0) for n = 100, k = 18, t = 13, the parameter finder's
+# malicious-mode choice: the neighbours the victim is let to mask with, and seven U3 views,
+# each given as (positions it leaves out, positions that get it, how many far clients pad it).
+_MV_MASKED_WITH = (-9, -7, -6, -4, -3, 1, 3, 4, 5, 6, 8, 9)
+_MV_VIEWS = (
+    ((-8, -5, -2, -1, 2, 7), (-21, -19, -17, 0), 9),
+    ((-9, 3, 4, 5, 6, 8, 9), (1, 7, 10, 11, 12, 13, 14, 15, 16, 17, 21, 22), 2),
+    ((-7, 1, 3, 4, 5, 6, 8), (-26, -24, -20, -4, -3, 9, 25), 7),
+    ((-7, -6, -4, -3, 1, 3, 5, 8), (-27, -25, -22, -9, -5, 4, 6, 19, 20, 23, 24, 26, 27), 0),
+    ((-9, -4, -3, 1, 3, 4, 6), (-23, -7, -6, 5, 8), 9),
+    ((-9, -7, -6, -4, -3, 1, 9), (-18, -16, -15, -14, -13, -12, -11, -10, -8, -2, -1, 18), 3),
+    ((-9, -6, -4, 4, 5, 6, 9), (2, 3), 13),
+)
+
+
+@pytest.mark.adversarial
+def test_server_shows_groups_of_t_clients_different_u3_views_on_a_sparse_graph() -> None:
+    """Multi-view unmasking. The victim masks only with 12 neighbours; seven groups of >= t
+    clients each sign a different U3 (every view keeps the victim, each leaves out some of
+    its neighbours). Every client sees >= t of its neighbours in its U3 and >= t valid
+    signatures over it, so before the fix all answered: 19 shares of b_victim and >= 13 key
+    shares of each neighbour it masked with, and the server recovered the victim's input
+    exactly. Now a client counts only signatures from its own closed neighbourhood, and every
+    neighbourhood near the victim is split between views: they abort, nothing is exposed."""
+    n, k, t = 100, 18, 13
+    m = MaliciousServer(n, dim=6, degree=k, threshold=t, seed=11)
+    order = m.graph._order  # the Harary ring (private attribute: test-only)
+
+    def at(position: int) -> int:
+        return order[position % n]
+
+    victim = at(0)
+    masked_with = {at(p) for p in _MV_MASKED_WITH}
+    far = [at(p) for p in range(28, n - 27)]
+    replies = m.run_honestly_until(Round.SHARE_KEYS)
+    outbox = m.honest_outbox(replies)
+    delivery = outbox[victim]
+    assert isinstance(delivery, SharesDelivery)
+    outbox[victim] = SharesDelivery(
+        _sid(m), {v: c for v, c in delivery.ciphertexts.items() if v in masked_with}
+    )
+    masked = m.send(Round.MASKED_INPUT, outbox)
+    assert all(isinstance(r, MaskedInput) for r in masked.values())
+    view_of: dict[int, tuple[int, ...]] = {}
+    pad = iter(far)
+    for left_out, members, padding in _MV_VIEWS:
+        excluded = {at(p) for p in left_out}
+        u3 = tuple(i for i in sorted(m.clients) if i not in excluded)
+        for c in [at(p) for p in members] + [next(pad) for _ in range(padding)]:
+            view_of[c] = u3
+    signed = m.send(
+        Round.CONSISTENCY_CHECK, {c: ConsistencyRequest(_sid(m), u3) for c, u3 in view_of.items()}
+    )
+    by_view: dict[tuple[int, ...], dict[int, bytes]] = {}
+    for c, reply in signed.items():
+        assert isinstance(reply, ConsistencySignature)  # every view passes the round-3 checks
+        by_view.setdefault(view_of[c], {})[c] = reply.signature
+    assert len(by_view) == len(_MV_VIEWS)
+    assert min(len(s) for s in by_view.values()) >= t  # each view has t global signatures
+    m.send(
+        Round.UNMASKING,
+        {c: UnmaskRequest(_sid(m), u3, by_view[u3]) for c, u3 in view_of.items()},
+    )
+    near = [at(p) for p in range(-9, 10)]
+    m.assert_aborted(near, AbortReason.TOO_FEW_SIGNATURES)
+    audit = _assert_private(m)
+    assert victim not in audit.exposed(t)
+    assert audit.seed_count(victim) < t

@@ -411,12 +411,17 @@ class ClientSession:
     ) -> None:
         assert self._registry is not None
         message = signed_survivors_message(self._sid, self._context_digest, survivors)
-        alive = set(survivors)
+        # Only signers from this client's closed neighbourhood count. Counting t signers from
+        # anywhere lets a server on a sparse graph show different U3 views to different groups
+        # of >= t clients each and combine the shares they reveal into one client's input
+        # (tests/protocol/test_adversarial.py, multi-view attack). Each client signs one view,
+        # so with t > 2(k + 1)/3 no neighbourhood can vouch for two views of one client.
+        vouching = set(survivors) & (self._neighbours | {self.index})
         signers: set[bytes] = set()  # distinct identities: one key listed twice counts once
         for signer, signature in signatures.items():
             if len(signers) >= self.config.threshold:
                 break  # enough: checking the rest costs time and decides nothing
-            if signer not in alive:
+            if signer not in vouching:
                 continue
             identity = self._registry.identity_key(signer)
             if identity is None or identity in signers:
@@ -430,8 +435,8 @@ class ClientSession:
         if valid < self.config.threshold:
             raise _Abort(
                 AbortReason.TOO_FEW_SIGNATURES,
-                f"{valid} valid signatures over U3 from registered survivors; "
-                f"need {self.config.threshold}",
+                f"{valid} valid signatures over U3 from registered survivors among this "
+                f"client and its neighbours; need {self.config.threshold}",
             )
 
     # -- helpers ------------------------------------------------------------------------------
