@@ -122,8 +122,9 @@ def limits(quick: bool) -> list[dict[str, Any]]:
             f"  n={n} D={dim} k={k} drop={dropout:.0%}: AES {row['aes_gbps']:.2f} GB/s add "
             f"{row['add_gbps']:.2f} GB/s; client {row['client_masked_input_s']:.4f}s vs limit "
             f"{row['client_limit_s']:.4f}s; server mask removal "
-            f"{row['server_remove_masks_s']:.4f}s (unmasking round {row['server_unmask_s']:.4f}s) vs "
-            f"limit {row['server_limit_s']:.4f}s ({row['server_masks']} masks)",
+            f"{row['server_remove_masks_s']:.4f}s "
+            f"(unmasking round {row['server_unmask_s']:.4f}s) vs limit "
+            f"{row['server_limit_s']:.4f}s ({row['server_masks']} masks)",
             flush=True,
         )
         rows.append(row)
@@ -373,6 +374,7 @@ def workers_bench(quick: bool, workers: int) -> dict[str, Any]:
         "server_parallel": float("inf"),
         "clients_serial": float("inf"),
         "clients_parallel": float("inf"),
+        "clients_sum_parallel": float("inf"),
     }
     with MaskPool(workers) as pool:
         pool.warm_up()
@@ -398,6 +400,12 @@ def workers_bench(quick: bool, workers: int) -> dict[str, Any]:
             par = pool.mask_inputs(client_rows, client_keys, 32)
             best["clients_parallel"] = min(best["clients_parallel"], time.perf_counter() - t0)
             assert all(np.array_equal(a, b) for a, b in zip(serial, par, strict=True))
+            t0 = time.perf_counter()
+            summed = pool.masked_sum(client_rows, client_keys, 32)
+            best["clients_sum_parallel"] = min(
+                best["clients_sum_parallel"], time.perf_counter() - t0
+            )
+            assert np.array_equal(summed, np.sum(serial, axis=0, dtype=np.uint32))
     res = {
         "workers": workers,
         "server": {"n": n, "dim": dim, "k": k, "dropout": drop, "masks": len(server_keys)},
@@ -405,6 +413,7 @@ def workers_bench(quick: bool, workers: int) -> dict[str, Any]:
         **best,
         "server_speedup": best["server_serial"] / best["server_parallel"],
         "clients_speedup": best["clients_serial"] / best["clients_parallel"],
+        "clients_sum_speedup": best["clients_serial"] / best["clients_sum_parallel"],
         "loadavg_1min": os.getloadavg()[0],
     }
     print(
@@ -412,7 +421,9 @@ def workers_bench(quick: bool, workers: int) -> dict[str, Any]:
         f"{best['server_serial']:.3f}s, {workers} workers {best['server_parallel']:.3f}s -> "
         f"{res['server_speedup']:.2f}x; client simulation ({cn} clients x {k + 1} masks): "
         f"serial {best['clients_serial']:.3f}s, parallel {best['clients_parallel']:.3f}s -> "
-        f"{res['clients_speedup']:.2f}x (load avg {res['loadavg_1min']:.2f})",
+        f"{res['clients_speedup']:.2f}x, parallel with per-worker sums "
+        f"{best['clients_sum_parallel']:.3f}s -> {res['clients_sum_speedup']:.2f}x "
+        f"(load avg {res['loadavg_1min']:.2f})",
         flush=True,
     )
     return res

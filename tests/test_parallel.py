@@ -82,3 +82,18 @@ def test_rejects_bad_arguments(pool: MaskPool) -> None:
         pool.add_many(np.zeros(10, dtype=np.uint64), 32, [(bytes(16), False)])
     with pytest.raises(ConfigError):
         pool.mask_inputs([np.zeros(3, dtype=np.uint32)], [], 32)
+
+
+@pytest.mark.parametrize("bits", [16, 32, 64])
+def test_masked_sum_matches_serial(pool: MaskPool, bits: int) -> None:
+    dtype = word_dtype(bits)
+    rows = [np.full(101, i + 1, dtype=dtype) for i in range(5)]
+    key_lists = [[(bytes([i, j]) * 8, j == 0) for j in range(2)] for i in range(5)]
+    expected = np.zeros(101, dtype=dtype)
+    for row, keys in zip(rows, key_lists, strict=True):
+        out = row.copy()
+        MaskPRG(bits).add_many(out, keys)
+        np.add(expected, out, out=expected)
+    if bits < 32:
+        expected &= dtype.type((1 << bits) - 1)
+    assert np.array_equal(pool.masked_sum(rows, key_lists, bits), expected)
