@@ -887,3 +887,33 @@ def test_server_shows_groups_of_t_clients_different_u3_views_on_a_sparse_graph()
     audit = _assert_private(m)
     assert victim not in audit.exposed(t)
     assert audit.seed_count(victim) < t
+
+
+@pytest.mark.adversarial
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    stops=st.dictionaries(st.integers(0, 23), st.integers(0, 4), max_size=5),
+    seed=st.integers(0, 2**16),
+)
+def test_honest_malicious_mode_on_a_sparse_graph_under_random_dropouts(
+    stops: dict[int, int], seed: int
+) -> None:
+    """n = 24, k = 6, t = 5 (neighbourhood signatures): with at most k + 1 - t = 2 dropouts
+    every neighbourhood keeps t members, so the round must succeed with the exact sum; with
+    more it either succeeds exactly or aborts with a reason, never a wrong sum."""
+    n, k = 24, 6
+    inputs = np.random.default_rng(seed).integers(0, 2**16, size=(n, 8), dtype=np.uint64)
+    try:
+        result = secagg.simulate(
+            inputs, bits=24, degree=k, dropout=stops, mode="malicious", seed=seed
+        )
+    except RoundAbortedError:
+        aborted = True
+    else:
+        aborted = False
+    if aborted:
+        assert len(stops) > k + 1 - threshold_bounds(k, "malicious")[0]
+        return
+    expected_in = sorted(i for i in range(n) if stops.get(i, 5) >= Round.CONSISTENCY_CHECK)
+    assert result.included == expected_in
+    np.testing.assert_array_equal(result.total, result.plain_total(inputs))
