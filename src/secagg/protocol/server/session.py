@@ -410,9 +410,16 @@ class ServerSession:
     def _end_signatures(self) -> dict[int, ServerMessage]:
         u4 = self._with_round(Round.CONSISTENCY_CHECK)
         self._require_at_least(len(u4), "clients signed U3")
-        signatures = {u: self._signatures[u] for u in sorted(u4)}
         self.phase = ServerPhase.COLLECT_UNMASK
-        return {u: UnmaskRequest(self._sid, self._survivors, signatures) for u in sorted(u4)}
+        # A client counts only signatures from its own closed neighbourhood: send just those.
+        return {
+            u: UnmaskRequest(
+                self._sid,
+                self._survivors,
+                {v: self._signatures[v] for v in sorted(self._closed(u, u4))},
+            )
+            for u in sorted(u4)
+        }
 
     def _end_unmask(self) -> dict[int, ServerMessage]:
         alive = frozenset(self._survivors)
