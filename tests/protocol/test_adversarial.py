@@ -917,3 +917,34 @@ def test_honest_malicious_mode_on_a_sparse_graph_under_random_dropouts(
     expected_in = sorted(i for i in range(n) if stops.get(i, 5) >= Round.CONSISTENCY_CHECK)
     assert result.included == expected_in
     np.testing.assert_array_equal(result.total, result.plain_total(inputs))
+
+
+@pytest.mark.adversarial
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: without verifiable secret sharing (or a complaint round) the server "
+    "cannot tell a dealer who dealt a bad share from the holder who revealed it",
+)
+def test_malicious_dealer_of_a_bad_share_is_the_one_named() -> None:
+    """Client 4 deals honest client 2 a share of b_4 off its polynomial; 2 reveals it as
+    received. n = 10, t = 7: the bad share is located, but the holder (2) gets the blame."""
+    from secagg.crypto import aead
+    from secagg.protocol.derive import decode_share_plaintext, encode_share_plaintext, share_aad
+
+    m = MaliciousServer(10)
+    keys = m.honest_outbox(m.start())
+    replies = m.send(Round.SHARE_KEYS, keys)
+    dealt = replies[4]
+    assert isinstance(dealt, EncryptedShares)
+    key = m.clients[4]._share_keys[2]  # the dealer's own channel key to 2 (it is corrupt)
+    aad = share_aad(_sid(m), 4, 2)
+    key_share, seed_share = decode_share_plaintext(
+        aead.open_sealed(key, dealt.ciphertexts[2], aad), 4, 2
+    )
+    bad_seed = Share.from_bytes(_corrupt(seed_share.to_bytes()))
+    forged = aead.seal(key, encode_share_plaintext(4, 2, key_share, bad_seed), aad)
+    replies[4] = dataclasses.replace(dealt, ciphertexts={**dealt.ciphertexts, 2: forged})
+    m.finish_honestly(replies)
+    dropped = m.server.dropped()
+    assert 2 not in dropped, f"honest holder 2 blamed: {dropped.get(2)}"
+    assert 4 in dropped
