@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean proto
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m secagg.cli.main simulate
+	$(PY) -m secagg.demo
+
+# Regenerate the committed gRPC/protobuf modules from src/secagg/transport/secagg.proto.
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -I src --python_out=src --pyi_out=src --grpc_python_out=src \
+		src/secagg/transport/secagg.proto
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -6,10 +6,21 @@ clients drop out. See PROTOCOL.md for the protocol and ``secagg.simulate`` to tr
 
 from __future__ import annotations
 
+from secagg.context import context_digest
+from secagg.encoding import DPConfig, EncodingSpec
 from secagg.protocol.config import RoundConfig
 from secagg.simulation import SimulationResult, simulate
 from secagg.transport.client import Client
 
-__all__ = ["Client", "RoundConfig", "SimulationResult", "__version__", "simulate"]
+__all__ = [
+    "Client",
+    "DPConfig",
+    "EncodingSpec",
+    "RoundConfig",
+    "SimulationResult",
+    "__version__",
+    "context_digest",
+    "simulate",
+]
 
 __version__ = "0.1.0"

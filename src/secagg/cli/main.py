@@ -8,6 +8,7 @@ import click
 
 from secagg.cli.client_cmd import client_command
 from secagg.cli.console import err_console
+from secagg.cli.keys_cmd import keys_group
 from secagg.cli.serve_cmd import serve_command
 from secagg.cli.simulate_cmd import simulate_command
 from secagg.errors import SecAggError
@@ -24,6 +25,7 @@ def cli() -> None:
 cli.add_command(simulate_command)
 cli.add_command(serve_command)
 cli.add_command(client_command)
+cli.add_command(keys_group)
 
 
 def main() -> None:
