@@ -82,7 +82,7 @@ def test_server_asks_for_both_the_self_mask_and_the_mask_key_share_of_one_neighb
     without = tuple(i for i in honest[1].survivors if i != victim)
     again = {u: dataclasses.replace(honest[u], survivors=without) for u in _others(victim)}
     assert not _shares(m.send(Round.UNMASKING, again))
-    m.assert_aborted(_others(victim), AbortReason.UNEXPECTED_MESSAGE)
+    m.assert_aborted(_others(victim), AbortReason.BOTH_SHARES_REQUESTED)
     audit = _assert_private(m)
     assert audit.seed_count(victim) == N
     assert audit.key_count(victim) == 0  # nobody revealed a share of s_sk_3
@@ -198,7 +198,7 @@ def test_server_claims_a_client_dropped_after_its_masked_input_arrived() -> None
     assert audit.seed_count(victim) == 0
     # Second try: now claim the victim survived, to get its self-mask shares too.
     m.send(Round.UNMASKING, {u: UnmaskRequest(_sid(m), honest[1].survivors, sigs) for u in signed})
-    m.assert_aborted(_others(victim), AbortReason.UNEXPECTED_MESSAGE)
+    m.assert_aborted(_others(victim), AbortReason.BOTH_SHARES_REQUESTED)
     audit = _assert_private(m)
     assert audit.seed_count(victim) == 0
 

@@ -154,7 +154,7 @@ def test_client_reveals_one_kind_per_neighbour_and_answers_once() -> None:
     again = dataclasses.replace(request, survivors=(1, 2, 3, 4, 5, 6))
     second = h.clients[1].receive(again)
     assert isinstance(second, Abort)
-    assert second.reason == AbortReason.UNEXPECTED_MESSAGE
+    assert second.reason == AbortReason.BOTH_SHARES_REQUESTED
     assert h.server.phase is ServerPhase.COLLECT_UNMASK
 
 

@@ -35,12 +35,21 @@ _LOW_ORDER_POINTS = frozenset(
 )
 
 
+
+def _clear_top_bit(public: bytes) -> bytes:
+    # X25519 ignores bit 255 (RFC 7748), so an encoding with it set is the same point.
+    return public[:31] + bytes([public[31] & 0x7F])
+
+
+_LOW_ORDER_CLEARED = frozenset(_clear_top_bit(p) for p in _LOW_ORDER_POINTS)
+
+
 def validate_public_key(public: bytes) -> None:
     """Raise :class:`InvalidKeyError` unless ``public`` is a 32-byte non-low-order point."""
     if not isinstance(public, bytes) or len(public) != KEY_BYTES:
         got = len(public) if isinstance(public, bytes | bytearray) else type(public).__name__
         raise InvalidKeyError(f"X25519 public key must be {KEY_BYTES} bytes, got {got}")
-    if public in _LOW_ORDER_POINTS:
+    if _clear_top_bit(public) in _LOW_ORDER_CLEARED:
         raise InvalidKeyError("X25519 public key is a low-order point")
 
 

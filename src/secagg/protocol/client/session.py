@@ -211,6 +211,12 @@ class ClientSession:
                 self.state is ClientState.AWAIT_CONSISTENCY and self.config.mode == "semi-honest"
             ):
                 return self._on_unmask(msg)
+            case UnmaskRequest() if self.state is ClientState.AWAIT_RESULT:
+                # Answering again could reveal the other kind of share for some neighbour.
+                raise _Abort(
+                    AbortReason.BOTH_SHARES_REQUESTED,
+                    "a second unmask request: one share per neighbour was already revealed",
+                )
             case RoundComplete() if self.state is ClientState.AWAIT_RESULT:
                 self._on_complete(msg)
                 return None
