@@ -10,7 +10,7 @@
   memory, bytes sent and the communication expansion factor; Markdown table and PNG plots.
 * ``big``: n = 5000, D = 10^4, 10% dropout, in-process.
 * ``workers``: process-parallel server unmasking (vector split across processes) and client
-  simulation (clients split across processes), serial vs ``--workers N``, best of 3,
+  simulation (clients split across processes), serial vs ``--workers N``, best of 5,
   interleaved.
 
     python -m benchmarks scaling|limits|big|workers [--quick] [--workers N]
@@ -246,11 +246,11 @@ def plot_scaling(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     written = []
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     ax = axes[0]
-    for dim, style in ((10_000, "o-"), (100_000, "s-")):
+    for dim, style in ((10_000, "o"), (100_000, "s")):
         pts = sorted((r["n"], r) for r in rows if r["series"] == "n" and r["dim"] == dim)
         if pts:
             ns = [p[0] for p in pts]
-            ax.plot(ns, [p[1]["client_s"] for p in pts], style, label=f"client, D={dim:,}")
+            ax.plot(ns, [p[1]["client_s"] for p in pts], style, ls="-", label=f"client, D={dim:,}")
             ax.plot(
                 ns,
                 [p[1]["server_s"] for p in pts],
@@ -353,7 +353,7 @@ def plot_flower(out: Path) -> Path | None:
 
 
 def workers_bench(quick: bool, workers: int) -> dict[str, Any]:
-    """Serial vs process-parallel mask expansion, best of 3 interleaved."""
+    """Serial vs process-parallel mask expansion, best of 5 interleaved."""
     from secagg.crypto.prg import MaskPRG
     from secagg.parallel import MaskPool
 
@@ -378,7 +378,7 @@ def workers_bench(quick: bool, workers: int) -> dict[str, Any]:
     }
     with MaskPool(workers) as pool:
         pool.warm_up()
-        for _ in range(3):
+        for _ in range(5):
             acc = np.zeros(dim, dtype=np.uint32)
             t0 = time.perf_counter()
             MaskPRG(32).add_many(acc, server_keys)

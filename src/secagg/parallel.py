@@ -12,8 +12,9 @@ uses processes. Two ways to split the work:
   the whole 128-bit block). The result is bit-for-bit the result of :meth:`MaskPRG.add_many`.
 * :func:`mask_inputs_parallel` splits the *clients*: each worker computes whole masked inputs
   (input plus/minus k + 1 masks) for its share of the clients, as a simulation of many clients
-  on one machine would; :meth:`MaskPool.masked_sum` does the same but returns only each
-  worker's partial sum of masked inputs (far less inter-process traffic).
+  on one machine would (each vector is pickled both ways); :meth:`MaskPool.masked_sum` reads
+  the inputs from a memory-mapped file and returns only each worker's partial sum of masked
+  inputs, which is what the server's running sum needs.
 
 :func:`remove_masks_parallel` is :func:`secagg.protocol.server.unmask.remove_masks` with the
 mask expansion spread over ``workers`` processes (key derivation stays in the caller).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -125,15 +127,25 @@ def _mask_batch(rows: list[RingArray], key_lists: list[KeyList], bits: int) -> l
     return outs
 
 
-def _masked_sum_batch(rows: list[RingArray], key_lists: list[KeyList], bits: int) -> RingArray:
-    """The sum mod 2^b of the batch's masked inputs (what the server's running sum receives)."""
-    dtype = word_dtype(bits)
-    total = cast(RingArray, np.zeros(len(rows[0]), dtype=dtype))
+def _masked_sum_batch(
+    path: str,
+    dtype_str: str,
+    shape: tuple[int, int],
+    indices: list[int],
+    key_lists: list[KeyList],
+    bits: int,
+) -> RingArray:
+    """Sum mod 2^b of the masked inputs of rows ``indices`` of the memory-mapped input matrix."""
+    dtype = np.dtype(dtype_str)
+    matrix = np.memmap(path, dtype=dtype, mode="r", shape=shape)
+    total = cast(RingArray, np.zeros(shape[1], dtype=dtype))
+    out = cast(RingArray, np.empty(shape[1], dtype=dtype))
     prg = MaskPRG(bits)
-    for row, keys in zip(rows, key_lists, strict=True):
-        out = cast(RingArray, np.array(row, dtype=dtype, copy=True))
+    for i, keys in zip(indices, key_lists, strict=True):
+        out[:] = matrix[i]
         prg.add_many(out, keys)
         np.add(total, out, out=total)
+    del matrix
     return total
 
 
@@ -208,27 +220,43 @@ class MaskPool:
         return [a for a in out if a is not None]
 
     def masked_sum(
-        self, rows: Sequence[RingArray], key_lists: Sequence[KeyList], bits: int
+        self, rows: Sequence[RingArray] | RingArray, key_lists: Sequence[KeyList], bits: int
     ) -> RingArray:
         """Sum mod 2^b of every client's masked input, clients spread over the workers.
 
-        Each worker returns one partial sum instead of its clients' vectors, so only the inputs
-        and ``workers`` vectors cross process boundaries.
+        The inputs go to the workers through one memory-mapped file in ``/dev/shm`` (no
+        pickling of the vectors) and each worker returns a single partial sum, so the only
+        per-client traffic between processes is the key list.
         """
-        if len(rows) != len(key_lists) or not rows:
+        if len(rows) != len(key_lists) or len(rows) == 0:
             raise ConfigError("need one key list per input row, and at least one row")
-        parts = max(1, min(self.workers, len(rows)))
-        groups = [list(range(p, len(rows), parts)) for p in range(parts)]
-        futures = [
-            self._executor.submit(
-                _masked_sum_batch, [rows[i] for i in g], [list(key_lists[i]) for i in g], bits
-            )
-            for g in groups
-        ]
         dtype = word_dtype(bits)
-        total = cast(RingArray, np.zeros(len(rows[0]), dtype=dtype))
-        for future in futures:
-            np.add(total, future.result(), out=total)
+        dim = len(rows[0])
+        shape = (len(rows), dim)
+        shm_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - private file
+        with tempfile.NamedTemporaryFile(prefix="secagg-", dir=shm_dir) as handle:
+            matrix = np.memmap(handle.name, dtype=dtype, mode="w+", shape=shape)
+            for i, row in enumerate(rows):
+                matrix[i] = row
+            matrix.flush()
+            del matrix
+            parts = max(1, min(self.workers, len(rows)))
+            groups = [list(range(p, len(rows), parts)) for p in range(parts)]
+            futures = [
+                self._executor.submit(
+                    _masked_sum_batch,
+                    handle.name,
+                    dtype.str,
+                    shape,
+                    g,
+                    [list(key_lists[i]) for i in g],
+                    bits,
+                )
+                for g in groups
+            ]
+            total = cast(RingArray, np.zeros(dim, dtype=dtype))
+            for future in futures:
+                np.add(total, future.result(), out=total)
         if bits not in (32, 64):
             np.bitwise_and(total, dtype.type(ring_mask(bits)), out=total)
         return total

@@ -152,9 +152,6 @@ def serve_command(
         if tls_cert is None or tls_key is None:
             raise click.UsageError("TLS needs --tls-cert and --tls-key (or --insecure)")
         credentials = grpc.ssl_server_credentials([(tls_key.read_bytes(), tls_cert.read_bytes())])
-    if mode == "malicious":
-        # The network service does not carry the clients' identity registry yet.
-        raise click.UsageError("--mode malicious is not available over the network yet")
     if min_clients is not None and min_clients > clients:
         raise click.UsageError("--min-clients cannot exceed --clients")
     options = ServerOptions(
