@@ -12,6 +12,7 @@
 - ``duplicate NAME DIM``: joins honestly as NAME and, once in, opens a second stream as NAME,
   which must be rejected with ``duplicate-name`` while the first is still included.
 - ``vanish NAME DIM``: registers, then sends half a masked-input and cuts the stream.
+- ``stall-upload NAME DIM``: registers, sends half a masked-input and then nothing.
 """
 
 from __future__ import annotations
@@ -131,6 +132,12 @@ async def main(mode: str, address: str, args: list[str]) -> int:
             advertise_keys=pb.AdvertiseKeys(session_id=config.session_id, sender=other, keys=keys)
         )
         await call.write(frame.SerializeToString())
+    elif mode == "stall-upload":
+        chunk = pb.MaskedInputChunk(
+            session_id=config.session_id, sender=index, dim=dim, word_bytes=4, offset=0,
+            words=bytes(4 * (dim // 2)),
+        )  # fmt: skip
+        await call.write(pb.ClientFrame(masked_input=chunk).SerializeToString())
     elif mode == "vanish":
         chunk = pb.MaskedInputChunk(
             session_id=config.session_id,

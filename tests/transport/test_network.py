@@ -170,3 +170,22 @@ def test_chunked_large_vectors_and_wide_words(procs: Procs) -> None:
     assert report["included"] == names
     received = report["rounds"][0]["bytes"]["masked-input"]["received"]
     assert received > 3 * dim * 8
+
+
+def test_uploader_stalling_mid_vector_loses_its_slot(procs: Procs) -> None:
+    port = free_port()
+    names = ["c0", "c1", "c2"]
+    vectors = random_vectors(names, 1000, 32, seed=6)
+    server = procs.serve(
+        port, "--clients", "4", "--bits", "32", "--degree", "3", "--threshold", "3",
+        "--insecure", "--phase-timeout", "30", "--upload-idle-timeout", "1",
+    )  # fmt: skip
+    staller = procs.adversary(port, "stall-upload", "staller", "1000")
+    clients = [procs.client(port, n, vectors[n], "--insecure") for n in names]
+    assert wait_all(clients) == [0] * 3
+    assert wait_all([server, staller]) == [0, 0], procs.log("server")
+    report = _check_sum(procs, vectors, 32)
+    assert report["included"] == names
+    assert report["dropped"] == {"staller": "no-response"}
+    detail = report["rounds"][0]["dropped_in"]["staller"]["detail"]
+    assert "middle of a masked input" in detail

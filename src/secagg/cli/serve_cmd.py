@@ -91,6 +91,13 @@ __all__ = ["serve_command"]
     help="Deadline in seconds for each protocol round's messages.",
 )
 @click.option(
+    "--upload-idle-timeout",
+    type=click.FloatRange(0.1),
+    default=10.0,
+    show_default=True,
+    help="Longest pause between two chunks of one masked input.",
+)
+@click.option(
     "--max-message-bytes",
     type=click.IntRange(64 * 1024),
     default=DEFAULT_MAX_MESSAGE_BYTES,
@@ -133,6 +140,7 @@ def serve_command(
     allow_unsafe: bool,
     join_timeout: float,
     phase_timeout: float,
+    upload_idle_timeout: float,
     max_message_bytes: int,
     chunk_bytes: int,
     max_dim: int,
@@ -152,6 +160,9 @@ def serve_command(
         if tls_cert is None or tls_key is None:
             raise click.UsageError("TLS needs --tls-cert and --tls-key (or --insecure)")
         credentials = grpc.ssl_server_credentials([(tls_key.read_bytes(), tls_cert.read_bytes())])
+    if mode == "malicious":
+        # The network service does not carry the clients' identity registry yet.
+        raise click.UsageError("--mode malicious is not available over the network yet")
     if min_clients is not None and min_clients > clients:
         raise click.UsageError("--min-clients cannot exceed --clients")
     options = ServerOptions(
@@ -167,6 +178,7 @@ def serve_command(
         rounds=rounds,
         join_timeout=join_timeout,
         phase_timeout=phase_timeout,
+        upload_idle_timeout=upload_idle_timeout,
         max_message_bytes=max_message_bytes,
         chunk_bytes=min(chunk_bytes, max_message_bytes - 1024),
         max_dim=max_dim,

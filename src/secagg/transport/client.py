@@ -161,6 +161,9 @@ class Client:
         options: list[tuple[str, str | int]] = [
             ("grpc.max_receive_message_length", 256 * 1024 * 1024),
             ("grpc.max_send_message_length", 256 * 1024 * 1024),
+            # Its own connection per client, even with many clients in one process: streams
+            # multiplexed on one shared connection stall beyond its concurrent-stream limit.
+            ("grpc.use_local_subchannel_pool", 1),
         ]
         if self._tls_server_name:
             options.append(("grpc.ssl_target_name_override", self._tls_server_name))
@@ -225,7 +228,10 @@ class Client:
         round_ = _ROUND_OF.get(type(msg))
         if round_ is not None and self._stall_at is not None and round_ >= self._stall_at:
             self._progress(f"stalling before {_round_name(round_)}")
-            await asyncio.Event().wait()  # never set: hold the stream open, send nothing
+            while True:  # send nothing more, but hear the server out
+                heard = await self._read(call, self._timeout)
+                if heard.WhichOneof("body") == "abort":
+                    raise _Failed(heard.abort.reason, heard.abort.detail)
         if isinstance(msg, MaskedInput):
             for frame in masked_input_frames(msg, chunk_bytes):
                 await self._write(call, frame)

@@ -83,7 +83,8 @@ class ServerOptions:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     max_dim: int = 2**31
-    assembly_budget_bytes: int = 256 * 1024 * 1024  # vectors being assembled at once
+    assembly_budget_bytes: int = 128 * 1024 * 1024  # vectors being assembled at once (min 2)
+    upload_idle_timeout: float = 10.0  # longest pause between two chunks of one masked input
 
     def __post_init__(self) -> None:
         if self.clients < 2:
@@ -206,6 +207,7 @@ class AggregationServer:
         self._phase_name = "join"
         self._bytes_in: dict[str, int] = {}
         self._assembly: asyncio.Semaphore | None = None
+        self._upload_idle = min(options.phase_timeout, options.upload_idle_timeout)
         self.port = 0
         self.reports: list[RoundReport] = []
 
@@ -216,9 +218,12 @@ class AggregationServer:
         limit = self.options.max_message_bytes
         server = grpc.aio.server(
             options=[
-                ("grpc.max_receive_message_length", limit),
+                # gRPC's own cap is twice the limit: frames in between reach parse_client_frame
+                # and drop their sender as oversized-message; beyond it gRPC ends the stream.
+                ("grpc.max_receive_message_length", 2 * limit),
                 ("grpc.max_send_message_length", max(limit, 64 * 1024 * 1024)),
                 ("grpc.so_reuseport", 0),
+                ("grpc.http2.bdp_probe", 0),
             ]
         )
         handler = grpc.stream_stream_rpc_method_handler(self._participate)
@@ -288,6 +293,7 @@ class AggregationServer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
             self._gone(conn, "stream ended")
+            conn.closed = True
 
     def _register(self, conn: _Conn, data: bytes) -> bytes | None:
         """Validate a Hello and put the client in the lobby; returns a Reject frame or None."""
@@ -320,50 +326,81 @@ class AggregationServer:
         return None
 
     async def _read(self, conn: _Conn, it: AsyncIterator[bytes]) -> None:
-        """Parse a client's frames into driver events until the stream ends or misbehaves."""
-        assembler: VectorAssembler | None = None
-        holding = False
-        sem: asyncio.Semaphore | None = None
+        """Parse a client's frames into driver events until the stream ends or misbehaves.
+
+        Nothing large outlives its frame here: each frame is handled in :meth:`_on_frame`, and
+        an assembled vector leaves with its event (the driver drops it once it is summed).
+        """
+        upload = _Upload()
         try:
-            async for data in it:
-                phase = self._phase_name
-                self._bytes_in[phase] = self._bytes_in.get(phase, 0) + len(data)
-                frame = parse_client_frame(data, self.options.max_message_bytes)
-                kind = frame.WhichOneof("body")
-                if conn.index is None or conn.config is None:
-                    raise FrameError(DropReason.WRONG_ROUND, f"{kind} frame before the round began")
-                if kind == "masked_input":
-                    chunk = frame.masked_input
-                    if assembler is None:
-                        assembler = VectorAssembler(
-                            conn.config.session_id, conn.index, conn.config.dim, conn.config.bits
-                        )
-                        assembler.check_first(chunk)
-                        sem = self._assembly
-                        if sem is not None:
-                            await sem.acquire()
-                            holding = True
-                    msg = assembler.add(chunk)
-                    if msg is not None:
-                        release = _releaser(sem) if holding else None
-                        holding = False
-                        self._events.put_nowait(("msg", conn, msg, release))
-                    continue
-                if assembler is not None and assembler.filled < assembler.dim:
-                    raise FrameError(DropReason.MALFORMED, f"{kind} frame inside a masked input")
-                self._events.put_nowait(("msg", conn, client_message(frame), None))
-            self._events.put_nowait(("gone", conn, "the client closed its stream", None))
+            while True:
+                if upload.holding:
+                    # A slot in the assembly semaphore is scarce: an uploader that stalls
+                    # mid-vector loses it (and its place in the round) instead of blocking others.
+                    try:
+                        data = await asyncio.wait_for(anext(it), self._upload_idle)
+                    except TimeoutError:
+                        raise FrameError(
+                            DropReason.NO_RESPONSE,
+                            f"no chunk for {self._upload_idle:.1f}s "
+                            "in the middle of a masked input",
+                        ) from None
+                else:
+                    data = await anext(it)
+                await self._on_frame(conn, data, upload)
+                del data
+        except StopAsyncIteration:
+            self._report(conn, "gone", "the client closed its stream")
         except FrameError as exc:
-            self._events.put_nowait(("bad", conn, exc, None))
+            self._report(conn, "bad", exc)
         except asyncio.CancelledError:
             raise
         except grpc.aio.AioRpcError as exc:
-            self._events.put_nowait(("gone", conn, f"stream failed: {exc.code().name}", None))
-        except Exception as exc:
-            self._events.put_nowait(("gone", conn, f"stream failed: {type(exc).__name__}", None))
+            self._report(conn, "gone", f"stream failed: {exc.code().name}")
+        except Exception as exc:  # a broken stream is the client's loss, never the server's
+            self._report(conn, "gone", f"stream failed: {type(exc).__name__}")
         finally:
-            if holding and sem is not None:
-                sem.release()
+            upload.release()
+
+    async def _on_frame(self, conn: _Conn, data: bytes, upload: _Upload) -> None:
+        phase = self._phase_name
+        self._bytes_in[phase] = self._bytes_in.get(phase, 0) + len(data)
+        frame = parse_client_frame(data, self.options.max_message_bytes)
+        kind = frame.WhichOneof("body")
+        if conn.index is None or conn.config is None:
+            raise FrameError(DropReason.WRONG_ROUND, f"{kind} frame before the round began")
+        if kind == "masked_input":
+            chunk = frame.masked_input
+            if upload.assembler is None:
+                config = conn.config
+                upload.assembler = VectorAssembler(
+                    config.session_id, conn.index, config.dim, config.bits
+                )
+                upload.assembler.check_first(chunk)
+                upload.sem = self._assembly
+                if upload.sem is not None:
+                    await upload.sem.acquire()
+                    upload.holding = True
+            msg = upload.assembler.add(chunk)
+            if msg is not None:
+                release = upload.sem.release if upload.holding and upload.sem else None
+                upload.holding = False
+                self._events.put_nowait(("msg", conn, msg, release))
+            return
+        if upload.assembler is not None and upload.assembler.filled < upload.assembler.dim:
+            raise FrameError(DropReason.MALFORMED, f"{kind} frame inside a masked input")
+        self._events.put_nowait(("msg", conn, client_message(frame), None))
+
+    def _report(self, conn: _Conn, kind: str, payload: Any) -> None:
+        """Hand a stream's end or misbehaviour to the driver; a client still waiting to join
+        is simply taken out of the lobby (its stream ends with a Reject when it misbehaved)."""
+        if conn.index is None:
+            self._gone(conn, str(payload))
+            if isinstance(payload, FrameError):
+                conn.send(_reject(payload.reason.value, payload.detail))
+            conn.close()
+            return
+        self._events.put_nowait((kind, conn, payload, None))
 
     def _gone(self, conn: _Conn, detail: str) -> None:
         if conn in self._lobby:
@@ -372,7 +409,6 @@ class AggregationServer:
             self._lobby_changed.set()
         if conn.index is not None and not conn.closed:
             self._events.put_nowait(("gone", conn, detail, None))
-        conn.closed = True
 
     # -- rounds -----------------------------------------------------------------------------
 
@@ -517,10 +553,11 @@ class AggregationServer:
                 if remaining <= 0:
                     break
                 try:
-                    event = await asyncio.wait_for(self._events.get(), remaining)
+                    self._handle(
+                        number, session, await asyncio.wait_for(self._events.get(), remaining)
+                    )
                 except TimeoutError:
                     break
-                self._handle(number, session, event)
                 # Take whatever else is already queued before re-checking.
                 while not self._events.empty():
                     self._handle(number, session, self._events.get_nowait())
@@ -617,7 +654,15 @@ def _reject(reason: str, detail: str) -> bytes:
     return pb.ServerFrame(reject=pb.Reject(reason=reason, detail=detail)).SerializeToString()
 
 
-def _releaser(sem: asyncio.Semaphore | None) -> Callable[[], None] | None:
-    if sem is None:
-        return None
-    return sem.release
+class _Upload:
+    """A stream's masked-input upload: its assembler and its slot in the assembly semaphore."""
+
+    def __init__(self) -> None:
+        self.assembler: VectorAssembler | None = None
+        self.sem: asyncio.Semaphore | None = None
+        self.holding = False
+
+    def release(self) -> None:
+        if self.holding and self.sem is not None:
+            self.sem.release()
+        self.holding = False
