@@ -163,7 +163,7 @@ def scaling_points(quick: bool) -> list[tuple[str, int, int, float, bool]]:
             ("n", 10, 1000, 0.1, True),
             ("n", 20, 1000, 0.1, True),
             ("D", 10, 2000, 0.1, False),
-            ("dropout", 10, 1000, 0.3, False),
+            ("dropout", 20, 1000, 0.2, False),
         ]
     pts: list[tuple[str, int, int, float, bool]] = []
     for dim in (10_000, 100_000):
