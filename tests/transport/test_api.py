@@ -1,0 +1,59 @@
+"""The async Python API: `await secagg.Client(...).submit(vector)` against an in-process server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+import secagg
+from secagg.transport import AggregationServer, Outcome, RoundReport, ServerOptions
+
+
+async def _round(
+    options: ServerOptions, vectors: dict[str, np.ndarray]
+) -> tuple[RoundReport, dict[str, Outcome]]:
+    server = AggregationServer(options, "127.0.0.1:0")
+    port = await server.start()
+    running = asyncio.create_task(server.run())
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(
+            *(
+                secagg.Client(f"127.0.0.1:{port}", name=n, insecure=True, timeout=30).submit(v)
+                for n, v in vectors.items()
+            )
+        ),
+        60,
+    )
+    reports = await asyncio.wait_for(running, 60)
+    return reports[0], {o.name: o for o in outcomes}
+
+
+def test_submit_returns_included_outcomes() -> None:
+    rng = np.random.default_rng(0)
+    vectors = {f"u{i}": rng.integers(0, 2**16, 300).astype(np.uint32) for i in range(5)}
+    options = ServerOptions(clients=5, bits=16, phase_timeout=20, join_timeout=20)
+    report, outcomes = asyncio.run(_round(options, vectors))
+    assert report.status == "complete"
+    assert report.total is not None
+    expected = sum(v.astype(np.uint64) for v in vectors.values()) % 2**16
+    assert np.array_equal(report.total.astype(np.uint64), expected)
+    assert all(o.included and o.num_included == 5 for o in outcomes.values())
+    assert sorted(o.index for o in outcomes.values() if o.index is not None) == [1, 2, 3, 4, 5]
+
+
+def test_bad_inputs_are_named_in_the_outcome() -> None:
+    rng = np.random.default_rng(1)
+    vectors = {f"u{i}": rng.integers(0, 2**8, 50).astype(np.uint32) for i in range(4)}
+    vectors["toolarge"] = np.full(50, 2**8, dtype=np.uint32)  # not below 2^bits
+    vectors["short"] = np.zeros(49, dtype=np.uint32)  # wrong length for --dim 50
+    options = ServerOptions(
+        clients=6, min_clients=4, dim=50, bits=8, phase_timeout=20, join_timeout=3
+    )
+    report, outcomes = asyncio.run(_round(options, vectors))
+    assert report.status == "complete"
+    assert outcomes["short"].reason == "wrong-length"
+    assert outcomes["toolarge"].reason == "invalid-input"
+    assert report.dropped == {"toolarge": "client-aborted"}
+    assert report.included == [f"u{i}" for i in range(4)]
+    assert all(outcomes[f"u{i}"].included for i in range(4))
