@@ -189,3 +189,26 @@ def test_uploader_stalling_mid_vector_loses_its_slot(procs: Procs) -> None:
     assert report["dropped"] == {"staller": "no-response"}
     detail = report["rounds"][0]["dropped_in"]["staller"]["detail"]
     assert "middle of a masked input" in detail
+
+
+def test_client_stalling_in_unmasking_stays_in_the_sum(procs: Procs) -> None:
+    """Dropped for no-response after its masked input arrived: its input is in the sum (late)."""
+    port = free_port()
+    names = [f"c{i}" for i in range(5)]
+    vectors = random_vectors(names, 200, 32, seed=12)
+    server = procs.serve(
+        port, "--clients", "5", "--bits", "32", "--degree", "4", "--threshold", "3",
+        "--insecure", "--phase-timeout", "3",
+    )  # fmt: skip
+    clients = {
+        n: procs.client(
+            port, n, vectors[n], "--insecure", *(["--stall-at", "unmasking"] if n == "c4" else [])
+        )
+        for n in names
+    }
+    assert wait_all([clients[n] for n in names[:4]]) == [0] * 4
+    assert wait_all([server]) == [0], procs.log("server")
+    report = _check_sum(procs, vectors, 32)
+    assert report["included"] == names
+    assert report["late"] == ["c4"]
+    assert report["dropped"] == {}
