@@ -67,3 +67,16 @@ def test_bad_arguments(kwargs: dict[str, object], message: str) -> None:
 def test_float_inputs_are_refused_without_encoding() -> None:
     with pytest.raises(ConfigError, match="encode floats"):
         secagg.simulate(np.zeros((4, 3)), bits=8)
+
+
+def test_process_parallel_mask_removal_gives_the_same_total() -> None:
+    x = _inputs(10, 5000, 32, seed=8)
+    serial = secagg.simulate(x, bits=32, dropout={1: "masked-input"}, seed=5)
+    parallel = secagg.simulate(x, bits=32, dropout={1: "masked-input"}, seed=5, workers=2)
+    np.testing.assert_array_equal(parallel.total, serial.total)
+    np.testing.assert_array_equal(parallel.total, parallel.plain_total(x))
+
+
+def test_workers_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match="workers"):
+        secagg.simulate(_inputs(4, 3, 8), bits=8, workers=0)

@@ -312,23 +312,10 @@ def remove_masks_parallel(
 ) -> None:
     """:func:`~secagg.protocol.server.unmask.remove_masks` with process-parallel expansion.
 
-    The key list (one self-mask key per survivor, one pairwise key per dropped client and
-    surviving neighbour) is derived here exactly as ``remove_masks`` derives it; only the
+    The key list comes from the same ``removal_keys`` that ``remove_masks`` uses; only the
     expansion is spread over the workers.
     """
-    from secagg.crypto.keys import X25519KeyPair
-    from secagg.protocol.derive import pair_mask_key, self_mask_key
+    from secagg.protocol.server.unmask import removal_keys
 
-    alive = frozenset(survivors)
-    seeds: dict[int, bytes] = recovered.seeds  # type: ignore[attr-defined]
-    mask_keys: dict[int, bytes] = recovered.mask_keys  # type: ignore[attr-defined]
-    keys: list[tuple[bytes, bool]] = [
-        (self_mask_key(seed, session_id, w), True) for w, seed in sorted(seeds.items())
-    ]
-    for v, private in sorted(mask_keys.items()):
-        pair = X25519KeyPair.from_private_bytes(private)
-        for w in graph.neighbours(v):  # type: ignore[attr-defined]
-            if w not in alive:
-                continue
-            keys.append((pair_mask_key(pair, mask_publics[w], session_id, v, w), w < v))
+    keys = removal_keys(session_id, graph, survivors, recovered, mask_publics)  # type: ignore[arg-type]
     add_many_parallel(total, bits, keys, workers=workers, pool=pool)

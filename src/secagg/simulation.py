@@ -186,6 +186,7 @@ def _run_round(
     allow_unsafe: bool = False,
     corrupt_rate: float = 0.05,
     progress: Callable[[str, int], None] | None = None,
+    workers: int = 1,
 ) -> SimulationResult:
     """Run one round over ``inputs`` (n vectors of D integers mod 2^bits); see :func:`simulate`.
 
@@ -244,7 +245,34 @@ def _run_round(
         )
         for i in range(n)
     }
-    server = ServerSession(config, graph=graph, registry=registry)
+    pool = None
+    if workers > 1:
+        from secagg.parallel import MaskPool
+
+        pool = MaskPool(workers)
+    try:
+        server = ServerSession(
+            config,
+            graph=graph,
+            registry=registry,
+            expand_masks=None if pool is None else pool.add_many,
+        )
+        return _drive(config, clients, server, schedule, mode, progress)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _drive(
+    config: RoundConfig,
+    clients: dict[int, ClientSession],
+    server: ServerSession,
+    schedule: dict[int, Round],
+    mode: Mode,
+    progress: Callable[[str, int], None] | None,
+) -> SimulationResult:
+    """Pass messages between the sessions until the round ends; time and count everything."""
+    n = config.num_clients
     stops = {c + 1: r for c, r in schedule.items()}
     sent = dict.fromkeys(clients, 0)
     received = dict.fromkeys(clients, 0)
@@ -359,6 +387,7 @@ def simulate(
     allow_unsafe: bool = False,
     corrupt_rate: float = 0.05,
     progress: Callable[[str, int], None] | None = None,
+    workers: int = 1,
     clip: float | None = None,
     quant_bits: int = 16,
     clip_mode: str = "coordinate",
@@ -383,10 +412,13 @@ def simulate(
     ``"masked-input"``): the client sends nothing from that round on. ``degree`` and
     ``threshold`` default to the parameter finder's choice for n and the dropout rate.
     ``seed`` makes keys, graph, rounding and dropouts reproducible (never in production).
-    ``progress(round_name, clients)`` is called as each round starts.
+    ``progress(round_name, clients)`` is called as each round starts. ``workers`` > 1 spreads
+    the server's mask removal over that many processes.
 
     Raises :class:`RoundAbortedError` when too few clients survive; never returns a partial sum.
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be a positive integer, got {workers!r}")
     common: dict[str, Any] = {
         "degree": degree,
         "threshold": threshold,
@@ -397,6 +429,7 @@ def simulate(
         "allow_unsafe": allow_unsafe,
         "corrupt_rate": corrupt_rate,
         "progress": progress,
+        "workers": workers,
     }
     if clip is None:
         if weights is not None or dp is not None or report_clipping:

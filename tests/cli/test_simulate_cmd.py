@@ -49,3 +49,11 @@ def test_bad_option_is_a_clean_error() -> None:
     result = CliRunner().invoke(cli, ["simulate", "--clients", "1"])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_workers_option() -> None:
+    result = CliRunner().invoke(
+        cli, ["simulate", "-n", "6", "-d", "3000", "--seed", "2", "--workers", "2", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["matches_plain_sum"] is True

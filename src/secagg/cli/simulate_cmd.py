@@ -85,6 +85,13 @@ _ROUNDS = ["advertise-keys", "share-keys", "masked-input", "consistency-check", 
     help="Make inputs, keys and dropouts reproducible (testing only).",
 )
 @click.option("--allow-unsafe", is_flag=True, help="Accept a threshold below the mode's rule.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Processes for the server's mask removal (the GIL is held in AES: threads don't help).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 def simulate_command(
     clients: int,
@@ -97,6 +104,7 @@ def simulate_command(
     mode: str,
     seed: int | None,
     allow_unsafe: bool,
+    workers: int,
     as_json: bool,
 ) -> None:
     """Run a secure-aggregation round in-process over random vectors and check the sum."""
@@ -117,6 +125,7 @@ def simulate_command(
         "mode": mode,
         "seed": seed,
         "allow_unsafe": allow_unsafe,
+        "workers": workers,
     }
     if as_json:
         result = simulate(inputs, **kwargs)

@@ -53,7 +53,7 @@ from secagg.protocol.messages import (
     UnmaskResponse,
 )
 from secagg.protocol.server.state import ClientRecord, ServerPhase
-from secagg.protocol.server.unmask import reconstruct_all, remove_masks
+from secagg.protocol.server.unmask import MaskExpander, reconstruct_all, remove_masks
 from secagg.reasons import AbortReason, DropReason
 
 __all__ = ["AggregationResult", "ServerSession", "ServerView"]
@@ -115,6 +115,7 @@ class ServerSession:
         *,
         graph: NeighbourGraph | None = None,
         registry: IdentityRegistry | None = None,
+        expand_masks: MaskExpander | None = None,
     ) -> None:
         if config.mode == "malicious" and registry is None:
             raise ConfigError("malicious mode needs the identity registry")
@@ -124,6 +125,7 @@ class ServerSession:
             config.graph_seed, range(1, config.num_clients + 1), config.degree
         )
         self._registry = registry
+        self._expand_masks = expand_masks
         self.phase = ServerPhase.COLLECT_KEYS
         self.clients = {i: ClientRecord(i) for i in range(1, config.num_clients + 1)}
         self.abort_reason: AbortReason | None = None
@@ -389,13 +391,16 @@ class ServerSession:
         u2 = self._settle(self._with_round(Round.SHARE_KEYS), "shared keys")
         self._u2 = u2
         self.phase = ServerPhase.COLLECT_MASKED
-        return {
+        outbox: dict[int, ServerMessage] = {
             u: SharesDelivery(
                 self._sid,
                 {v: self._ciphertexts[v][u] for v in sorted(self._closed(u, u2) - {u})},
             )
             for u in sorted(u2)
         }
+        # Forwarded: the server has no further use for them (keeps its memory O(D) + O(n)).
+        self._ciphertexts = {}
+        return outbox
 
     def _end_masked(self) -> dict[int, ServerMessage]:
         self._require_at_least(len(self._masked), "clients sent masked input")
@@ -447,7 +452,14 @@ class ServerSession:
                 f"dealers: {dealers[:20]}",
             )
         remove_masks(
-            self._sum, self.config.bits, self._sid, self._graph, alive, recovered, mask_publics
+            self._sum,
+            self.config.bits,
+            self._sid,
+            self._graph,
+            alive,
+            recovered,
+            mask_publics,
+            self._expand_masks,
         )
         if self.config.bits not in (32, 64):
             np.bitwise_and(self._sum, ring_mask(self.config.bits), out=self._sum)

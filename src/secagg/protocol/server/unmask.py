@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +15,14 @@ from secagg.errors import InconsistentSharesError, ShareError
 from secagg.graph import NeighbourGraph
 from secagg.protocol.derive import pair_mask_key, self_mask_key
 
-__all__ = ["Reconstruction", "SecretFailure", "reconstruct_all", "remove_masks"]
+__all__ = [
+    "MaskExpander",
+    "Reconstruction",
+    "SecretFailure",
+    "reconstruct_all",
+    "removal_keys",
+    "remove_masks",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,16 +116,27 @@ def reconstruct_all(
     return out
 
 
-def remove_masks(
-    total: npt.NDArray[np.unsignedinteger],
-    bits: int,
+# Adds (flag False) or subtracts (flag True) each key's mask into the vector, mod 2^bits.
+MaskExpander = Callable[[npt.NDArray[np.unsignedinteger], int, list[tuple[bytes, bool]]], None]
+
+
+def _expand_here(
+    total: npt.NDArray[np.unsignedinteger], bits: int, keys: list[tuple[bytes, bool]]
+) -> None:
+    MaskPRG(bits).add_many(total, keys)
+
+
+def removal_keys(
     session_id: bytes,
     graph: NeighbourGraph,
     survivors: Iterable[int],
     recovered: Reconstruction,
     mask_publics: Mapping[int, bytes],
-) -> None:
-    """Subtract survivors' self masks and cancel dropped clients' pairwise masks, in place."""
+) -> list[tuple[bytes, bool]]:
+    """The masks to take off the running sum: (PRG key, subtract?) pairs.
+
+    One self mask per survivor, and one pairwise mask per (dropped client, surviving neighbour).
+    """
     alive = frozenset(survivors)
     keys: list[tuple[bytes, bool]] = [
         (self_mask_key(seed, session_id, w), True) for w, seed in sorted(recovered.seeds.items())
@@ -131,4 +149,23 @@ def remove_masks(
             key = pair_mask_key(pair, mask_publics[w], session_id, v, w)
             # Survivor w added +mask if w < v and -mask if w > v; undo exactly that.
             keys.append((key, w < v))
-    MaskPRG(bits).add_many(total, keys)
+    return keys
+
+
+def remove_masks(
+    total: npt.NDArray[np.unsignedinteger],
+    bits: int,
+    session_id: bytes,
+    graph: NeighbourGraph,
+    survivors: Iterable[int],
+    recovered: Reconstruction,
+    mask_publics: Mapping[int, bytes],
+    expand: MaskExpander | None = None,
+) -> None:
+    """Subtract survivors' self masks and cancel dropped clients' pairwise masks, in place.
+
+    ``expand`` does the mask expansion (default: in this process); a process pool can be
+    passed to spread it over cores (see :mod:`secagg.parallel`).
+    """
+    keys = removal_keys(session_id, graph, survivors, recovered, mask_publics)
+    (expand or _expand_here)(total, bits, keys)
