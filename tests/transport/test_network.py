@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 
 from tests.transport.helpers import Procs, free_port, plain_sum, random_vectors, wait_all
@@ -212,3 +214,46 @@ def test_client_stalling_in_unmasking_stays_in_the_sum(procs: Procs) -> None:
     assert report["included"] == names
     assert report["late"] == ["c4"]
     assert report["dropped"] == {}
+
+
+def test_malicious_mode_with_an_identity_registry(procs: Procs) -> None:
+    """Signed keys and the consistency round over the network; a stranger cannot join."""
+    from secagg.identity_registry import (
+        IdentityRegistryFile,
+        RegistryEntry,
+        generate_identity,
+        save_identity,
+        save_registry,
+    )
+
+    names = [f"site-{i}" for i in range(5)]
+    keys = {n: generate_identity() for n in [*names, "stranger"]}
+    for n, key in keys.items():
+        save_identity(key, procs.tmp / f"{n}.key")
+    registry = procs.tmp / "registry.json"
+    save_registry(
+        IdentityRegistryFile(RegistryEntry(keys[n].public_bytes, name=n) for n in names), registry
+    )
+    port = free_port()
+    vectors = random_vectors([*names, "stranger"], 100, 24, seed=13)
+    server = procs.serve(
+        port, "--clients", "5", "--bits", "24", "--mode", "malicious", "--degree", "4",
+        "--threshold", "4", "--registry", str(registry), *FAST,
+    )  # fmt: skip
+
+    def join(n: str) -> subprocess.Popen[bytes]:
+        return procs.client(
+            port, n, vectors[n], "--insecure", "--identity", str(procs.tmp / f"{n}.key"),
+            "--registry", str(registry),
+        )  # fmt: skip
+
+    stranger = join("stranger")
+    assert wait_all([stranger]) == [1]
+    assert "unknown-client" in procs.log("stranger")
+    clients = [join(n) for n in names]
+    assert wait_all(clients) == [0] * 5
+    assert wait_all([server]) == [0], procs.log("server")
+    report = _check_sum(procs, vectors, 24)
+    assert report["included"] == names
+    assert report["mode"] == "malicious"
+    assert "consistency-check" in report["timings"]

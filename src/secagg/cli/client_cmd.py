@@ -10,6 +10,7 @@ import click
 import numpy as np
 
 from secagg.cli.console import err_console
+from secagg.identity_registry import load_identity, load_registry
 from secagg.protocol.messages import Round
 from secagg.simulation import parse_dropout_round
 from secagg.transport.client import Client, Outcome
@@ -43,6 +44,20 @@ __all__ = ["client_command"]
     show_default=True,
     help="Seconds to wait for each server message.",
 )
+@click.option(
+    "--identity",
+    "identity_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Malicious mode: this client's identity key file (from 'secagg keys generate').",
+)
+@click.option(
+    "--registry",
+    "registry_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Malicious mode: the trusted identity registry, received out of band.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")
 @click.option("--stall-at", default=None, hidden=True, help="Testing: stop answering at a round.")
 def client_command(
@@ -53,6 +68,8 @@ def client_command(
     ca_cert: Path | None,
     tls_server_name: str | None,
     timeout: float,
+    identity_path: Path | None,
+    registry_path: Path | None,
     as_json: bool,
     stall_at: str | None,
 ) -> None:
@@ -82,6 +99,8 @@ def client_command(
         timeout=timeout,
         progress=progress,
         stall_at=stall,
+        identity=None if identity_path is None else load_identity(identity_path),
+        registry=None if registry_path is None else load_registry(registry_path),
     )
     outcome = client.submit_sync(vector)
     if as_json:

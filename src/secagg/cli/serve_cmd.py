@@ -14,6 +14,7 @@ import grpc
 import numpy as np
 
 from secagg.cli.console import err_console
+from secagg.identity_registry import load_registry
 from secagg.protocol.config import Mode
 from secagg.transport.codec import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_MESSAGE_BYTES
 from secagg.transport.server import AggregationServer, RoundReport, ServerOptions
@@ -118,6 +119,13 @@ __all__ = ["serve_command"]
     show_default=True,
     help="Largest vector length accepted.",
 )
+@click.option(
+    "--registry",
+    "registry_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Malicious mode: the identity registry (names -> Ed25519 keys) of who may join.",
+)
 @click.option("--insecure", is_flag=True, help="Plaintext gRPC (loopback testing only).")
 @click.option(
     "--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None
@@ -144,6 +152,7 @@ def serve_command(
     max_message_bytes: int,
     chunk_bytes: int,
     max_dim: int,
+    registry_path: Path | None,
     insecure: bool,
     tls_cert: Path | None,
     tls_key: Path | None,
@@ -160,9 +169,8 @@ def serve_command(
         if tls_cert is None or tls_key is None:
             raise click.UsageError("TLS needs --tls-cert and --tls-key (or --insecure)")
         credentials = grpc.ssl_server_credentials([(tls_key.read_bytes(), tls_cert.read_bytes())])
-    if mode == "malicious":
-        # The network service does not carry the clients' identity registry yet.
-        raise click.UsageError("--mode malicious is not available over the network yet")
+    if (mode == "malicious") != (registry_path is not None):
+        raise click.UsageError("--registry goes with --mode malicious, and it needs one")
     if min_clients is not None and min_clients > clients:
         raise click.UsageError("--min-clients cannot exceed --clients")
     options = ServerOptions(
@@ -182,6 +190,7 @@ def serve_command(
         max_message_bytes=max_message_bytes,
         chunk_bytes=min(chunk_bytes, max_message_bytes - 1024),
         max_dim=max_dim,
+        registry=None if registry_path is None else load_registry(registry_path),
     )
     output.mkdir(parents=True, exist_ok=True)
     started = time.time()

@@ -21,7 +21,9 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
+from secagg.crypto.signing import SigningKey
 from secagg.errors import ConfigError
+from secagg.identity_registry import IdentityRegistryFile
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.client.state import ClientState
 from secagg.protocol.config import PROTOCOL_VERSION, RoundConfig
@@ -131,6 +133,8 @@ class Client:
         timeout: float = 600.0,
         progress: Callable[[str], None] | None = None,
         stall_at: Round | None = None,
+        identity: SigningKey | None = None,
+        registry: IdentityRegistryFile | None = None,
     ) -> None:
         if not server or ":" not in server:
             raise ConfigError(f"server must be HOST:PORT, got {server!r}")
@@ -144,6 +148,8 @@ class Client:
         self._timeout = timeout
         self._progress = progress or (lambda _line: None)
         self._stall_at = stall_at
+        self._identity = identity
+        self._registry = registry
         self._sent = 0
         self._received = 0
 
@@ -240,6 +246,22 @@ class Client:
         if round_ is not None:
             self._progress(f"sent {_round_name(round_)}")
 
+    def _malicious(self, welcome: pb.Welcome, config: RoundConfig) -> dict[str, Any]:
+        """Identity and registry for malicious mode: this client's own trusted registry, with
+        the indices the server assigned to the names (never keys coming from the server)."""
+        if config.mode != "malicious":
+            return {}
+        if self._identity is None or self._registry is None:
+            raise _Failed("unknown-identity", "malicious mode needs --identity and --registry")
+        roster = {str(name): int(index) for index, name in welcome.roster.items()}
+        if roster.get(self.name) != welcome.index or len(roster) != len(welcome.roster):
+            raise _Failed("inconsistent-sets", "the server's roster does not list this client")
+        try:
+            registry = self._registry.with_indices(roster)
+        except ConfigError as exc:
+            raise _Failed("unknown-identity", f"roster contradicts the registry: {exc}") from None
+        return {"identity": self._identity, "registry": registry}
+
     async def _run(self, call: Any, data: npt.NDArray[Any]) -> dict[str, Any]:
         hello = pb.ClientFrame(
             hello=pb.Hello(protocol_version=PROTOCOL_VERSION, name=self.name, dim=data.shape[0])
@@ -274,7 +296,7 @@ class Client:
             f"(D={config.dim}, b={config.bits}, k={config.degree}, t={config.threshold})"
         )
         try:
-            session = ClientSession(config, welcome.index, data)
+            session = ClientSession(config, welcome.index, data, **self._malicious(welcome, config))
         except ConfigError as exc:
             await self._write(
                 call,

@@ -55,20 +55,29 @@ class Hello(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., name: _Optional[str] = ..., dim: _Optional[int] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("index", "config", "round", "phase_timeout", "max_message_bytes", "chunk_words")
+    __slots__ = ("index", "config", "round", "phase_timeout", "max_message_bytes", "chunk_words", "roster")
+    class RosterEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: str
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[str] = ...) -> None: ...
     INDEX_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
     PHASE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CHUNK_WORDS_FIELD_NUMBER: _ClassVar[int]
+    ROSTER_FIELD_NUMBER: _ClassVar[int]
     index: int
     config: bytes
     round: int
     phase_timeout: float
     max_message_bytes: int
     chunk_words: int
-    def __init__(self, index: _Optional[int] = ..., config: _Optional[bytes] = ..., round: _Optional[int] = ..., phase_timeout: _Optional[float] = ..., max_message_bytes: _Optional[int] = ..., chunk_words: _Optional[int] = ...) -> None: ...
+    roster: _containers.ScalarMap[int, str]
+    def __init__(self, index: _Optional[int] = ..., config: _Optional[bytes] = ..., round: _Optional[int] = ..., phase_timeout: _Optional[float] = ..., max_message_bytes: _Optional[int] = ..., chunk_words: _Optional[int] = ..., roster: _Optional[_Mapping[int, str]] = ...) -> None: ...
 
 class Reject(_message.Message):
     __slots__ = ("reason", "detail")

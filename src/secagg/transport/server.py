@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg.errors import ConfigError, RoundAbortedError
+from secagg.identity_registry import IdentityRegistryFile
 from secagg.protocol.config import PROTOCOL_VERSION, Mode, RoundConfig
 from secagg.protocol.messages import (
     SERVER_SENDER,
@@ -85,6 +86,7 @@ class ServerOptions:
     max_dim: int = 2**31
     assembly_budget_bytes: int = 128 * 1024 * 1024  # vectors being assembled at once (min 2)
     upload_idle_timeout: float = 10.0  # longest pause between two chunks of one masked input
+    registry: IdentityRegistryFile | None = None  # malicious mode: who may join, by name
 
     def __post_init__(self) -> None:
         if self.clients < 2:
@@ -99,6 +101,8 @@ class ServerOptions:
             raise ConfigError("chunk_bytes must be below max_message_bytes by at least 1 KiB")
         if self.join_timeout <= 0 or self.phase_timeout <= 0:
             raise ConfigError("timeouts must be positive")
+        if self.mode == "malicious" and self.registry is None:
+            raise ConfigError("malicious mode needs the clients' identity registry")
 
 
 @dataclass
@@ -313,6 +317,9 @@ class AggregationServer:
             return _reject(DropReason.OVERSIZED.value, f"dim must be in 1..{self.options.max_dim}")
         if self.options.dim is not None and hello.dim != self.options.dim:
             return _reject(DropReason.WRONG_LENGTH.value, f"this server sums D={self.options.dim}")
+        registry = self.options.registry
+        if registry is not None and registry.by_name(name) is None:
+            return _reject(DropReason.UNKNOWN_CLIENT.value, "this name is not in the registry")
         if name in self._names:
             self.log(f"rejected a second connection for name {name!r}")
             return _reject("duplicate-name", "a client with this name is already registered")
@@ -472,7 +479,11 @@ class AggregationServer:
                 corrupt_rate=opts.corrupt_rate,
                 allow_unsafe=opts.allow_unsafe,
             )
-            session = ServerSession(config)
+            registry = None
+            if opts.registry is not None:
+                assignment = {conn.name: i for i, conn in enumerate(members, 1)}
+                registry = opts.registry.with_indices(assignment)
+            session = ServerSession(config, registry=registry)
         except ConfigError as exc:
             report.abort_reason = AbortReason.TOO_FEW_CLIENTS.value
             report.abort_detail = f"cannot configure the round: {exc}"
@@ -518,6 +529,7 @@ class AggregationServer:
         encoded = config.encode()
         chunk_words = opts.chunk_bytes // (4 if config.bits <= 32 else 8)
         sent = 0
+        roster = {i: c.name for i, c in by_index.items()} if config.mode == "malicious" else {}
         for index, conn in by_index.items():
             conn.index = index
             conn.round_no = number
@@ -530,6 +542,7 @@ class AggregationServer:
                     phase_timeout=opts.phase_timeout,
                     max_message_bytes=opts.max_message_bytes,
                     chunk_words=chunk_words,
+                    roster=roster,
                 )
             )
             sent += conn.send(welcome.SerializeToString())
