@@ -60,7 +60,13 @@ __all__ = ["serve_command"]
     required=True,
     help="Directory for sum.npy and report.json.",
 )
-@click.option("--rounds", type=click.IntRange(1), default=1, show_default=True)
+@click.option(
+    "--rounds",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Aggregation rounds to run (clients join each one anew).",
+)
 @click.option("--degree", "-k", type=click.IntRange(1), default=None, help="Neighbours per client.")
 @click.option("--threshold", "-t", type=click.IntRange(1), default=None, help="Shamir threshold.")
 @click.option(
@@ -68,6 +74,7 @@ __all__ = ["serve_command"]
     type=click.Choice(["semi-honest", "malicious"]),
     default="semi-honest",
     show_default=True,
+    help="Threat model (malicious needs --registry).",
 )
 @click.option(
     "--dropout-rate",
@@ -128,10 +135,16 @@ __all__ = ["serve_command"]
 )
 @click.option("--insecure", is_flag=True, help="Plaintext gRPC (loopback testing only).")
 @click.option(
-    "--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM certificate chain of the server.",
 )
 @click.option(
-    "--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM private key of the server.",
 )
 def serve_command(
     address: str,
