@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from secagg.errors import RoundAbortedError
-from secagg.protocol.messages import Round
+from secagg.protocol.messages import Round, RoundComplete
 from secagg.protocol.server.state import ServerPhase
 from secagg.reasons import AbortReason
 from tests.protocol.conftest import make_harness
@@ -110,3 +110,19 @@ def test_sparse_graph_large_round() -> None:
     assert 2 not in result.included
     assert 9 in result.included
     np.testing.assert_array_equal(result.total.astype(np.uint64), h.plain_sum(result.included))
+
+
+def test_late_clients_are_told_they_were_included() -> None:
+    h = make_harness(7, 10, 16, seed=3, stops={})
+    for c in h.clients.values():
+        h.server.receive(c.start())
+    for phase in range(3):  # keys, shares, masked inputs; client 2 never answers the last
+        for i, m in h.server.advance().items():
+            reply = h.clients[i].receive(m)
+            if reply is not None and (phase, i) != (2, 2):
+                h.server.receive(reply)
+    outbox = h.server.advance()  # client 2 is dropped here, after its input was summed
+    assert h.server.phase is ServerPhase.DONE
+    assert 2 in h.server.result.late
+    assert isinstance(outbox[2], RoundComplete)
+    assert 2 in outbox[2].included

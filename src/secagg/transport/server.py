@@ -577,8 +577,6 @@ class AggregationServer:
             compute_start = time.perf_counter()
             outbox = await asyncio.to_thread(session.advance)
             report.server_compute[phase] = time.perf_counter() - compute_start
-            if _finished(session):
-                _tell_late_clients(session, outbox)
             sent = 0
             for index, msg in outbox.items():
                 sent += self._send(by_index[index], msg)
@@ -667,15 +665,6 @@ class AggregationServer:
 
 def _finished(session: ServerSession) -> bool:
     return session.phase is ServerPhase.DONE
-
-
-def _tell_late_clients(session: ServerSession, outbox: dict[int, ServerMessage]) -> None:
-    """Workaround: ``advance()`` sends Abort to clients dropped during unmasking although their
-    masked input is in the sum; tell those still connected the truth (RoundComplete)."""
-    result = session.result
-    for index in result.late:
-        if isinstance(outbox.get(index), Abort):
-            outbox[index] = RoundComplete(session.config.session_id, result.included)
 
 
 def _reject(reason: str, detail: str) -> bytes:

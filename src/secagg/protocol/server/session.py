@@ -219,8 +219,13 @@ class ServerSession:
                     outbox = self._end_unmask()
         except RoundAbortedError as exc:
             outbox = self._abort(AbortReason(exc.reason), exc.detail)
-        # Tell the clients dropped just now, so none waits for a message that never comes.
+        # Tell the clients dropped just now, so none waits for a message that never comes. One
+        # whose input is in a finished sum is told so, whatever happened to it afterwards.
+        included = frozenset(self._survivors) if self.phase is ServerPhase.DONE else frozenset()
         for i in sorted(before - self.active() - set(outbox)):
+            if i in included:
+                outbox[i] = RoundComplete(self._sid, self._survivors)
+                continue
             record = self.clients[i]
             outbox[i] = Abort(self._sid, SERVER_SENDER, str(record.reason), record.detail)
         return outbox
