@@ -663,10 +663,6 @@ class AggregationServer:
         return size
 
 
-def _finished(session: ServerSession) -> bool:
-    return session.phase is ServerPhase.DONE
-
-
 def _reject(reason: str, detail: str) -> bytes:
     return pb.ServerFrame(reject=pb.Reject(reason=reason, detail=detail)).SerializeToString()
 
