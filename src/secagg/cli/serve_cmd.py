@@ -14,6 +14,7 @@ import grpc
 import numpy as np
 
 from secagg.cli.console import err_console
+from secagg.cli.options import round_options
 from secagg.identity_registry import load_registry
 from secagg.protocol.config import Mode
 from secagg.transport.codec import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_MESSAGE_BYTES
@@ -38,14 +39,7 @@ __all__ = ["serve_command"]
     default=None,
     help="Start with this many once the join deadline passed (default: all --clients).",
 )
-@click.option(
-    "--bits",
-    "-b",
-    type=click.IntRange(1, 64),
-    default=32,
-    show_default=True,
-    help="Ring bit width.",
-)
+@round_options("Threat model (malicious needs --registry).")
 @click.option(
     "--dim",
     "-d",
@@ -67,15 +61,6 @@ __all__ = ["serve_command"]
     show_default=True,
     help="Aggregation rounds to run (clients join each one anew).",
 )
-@click.option("--degree", "-k", type=click.IntRange(1), default=None, help="Neighbours per client.")
-@click.option("--threshold", "-t", type=click.IntRange(1), default=None, help="Shamir threshold.")
-@click.option(
-    "--mode",
-    type=click.Choice(["semi-honest", "malicious"]),
-    default="semi-honest",
-    show_default=True,
-    help="Threat model (malicious needs --registry).",
-)
 @click.option(
     "--dropout-rate",
     type=click.FloatRange(0, 0.5),
@@ -83,7 +68,6 @@ __all__ = ["serve_command"]
     show_default=True,
     help="Expected dropout rate for the parameter finder.",
 )
-@click.option("--allow-unsafe", is_flag=True, help="Accept a threshold below the mode's rule.")
 @click.option(
     "--join-timeout",
     type=click.FloatRange(0.1),

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from secagg.cli.console import console
+from secagg.cli.options import round_options
 from secagg.simulation import SimulationResult, simulate
 
 __all__ = ["simulate_command"]
@@ -35,28 +36,7 @@ _ROUNDS = ["advertise-keys", "share-keys", "masked-input", "consistency-check", 
     show_default=True,
     help="Vector length D.",
 )
-@click.option(
-    "--bits",
-    "-b",
-    type=click.IntRange(1, 64),
-    default=32,
-    show_default=True,
-    help="Ring bit width: values are integers mod 2^bits.",
-)
-@click.option(
-    "--degree",
-    "-k",
-    type=click.IntRange(1),
-    default=None,
-    help="Neighbours per client (default: the parameter finder's choice).",
-)
-@click.option(
-    "--threshold",
-    "-t",
-    type=click.IntRange(1),
-    default=None,
-    help="Shamir threshold (default: derived).",
-)
+@round_options("Threat model for the server.")
 @click.option(
     "--dropout",
     type=click.FloatRange(0, 1),
@@ -72,19 +52,11 @@ _ROUNDS = ["advertise-keys", "share-keys", "masked-input", "consistency-check", 
     help="The round at which dropping clients stop.",
 )
 @click.option(
-    "--mode",
-    type=click.Choice(["semi-honest", "malicious"]),
-    default="semi-honest",
-    show_default=True,
-    help="Threat model for the server.",
-)
-@click.option(
     "--seed",
     type=int,
     default=None,
     help="Make inputs, keys and dropouts reproducible (testing only).",
 )
-@click.option("--allow-unsafe", is_flag=True, help="Accept a threshold below the mode's rule.")
 @click.option(
     "--workers",
     type=click.IntRange(1),
