@@ -36,9 +36,8 @@ from typing import cast
 
 import numpy as np
 import numpy.typing as npt
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from secagg.crypto.prg import CHUNK_BYTES, MaskPRG, check_bits, ring_mask, word_dtype
+from secagg.crypto.prg import MaskPRG, check_bits, ring_mask, word_dtype
 from secagg.errors import ConfigError
 
 __all__ = [
@@ -70,33 +69,7 @@ def slice_bounds(dim: int, itemsize: int, parts: int) -> list[tuple[int, int]]:
 
 def _add_slice(acc: RingArray, keys: KeyList, start_word: int, bits: int) -> None:
     """``acc`` is words [start_word, start_word + len(acc)) of the full vector; add every mask."""
-    dtype = word_dtype(bits)
-    itemsize = dtype.itemsize
-    start_byte = start_word * itemsize
-    if start_byte % _BLOCK:
-        raise ConfigError("slices must start on a 16-byte boundary")
-    counter = (start_byte // _BLOCK).to_bytes(_BLOCK, "big")
-    chunk_words = max(1, CHUNK_BYTES // itemsize)
-    raw = np.empty(chunk_words * itemsize, dtype=np.uint8)
-    words = raw.view(dtype)
-    zeros = memoryview(bytes(raw.size))
-    streams = [
-        (Cipher(algorithms.AES(key), modes.CTR(counter)).encryptor(), subtract)
-        for key, subtract in keys
-    ]
-    for lo in range(0, acc.size, chunk_words):
-        target = acc[lo : lo + chunk_words]
-        count = target.size
-        ks = words[:count]
-        buf = raw[: count * itemsize]
-        for enc, subtract in streams:
-            enc.update_into(zeros[: buf.size], buf.data)
-            if subtract:
-                np.subtract(target, ks, out=target)
-            else:
-                np.add(target, ks, out=target)
-    if bits not in (32, 64):
-        np.bitwise_and(acc, dtype.type(ring_mask(bits)), out=acc)
+    MaskPRG(bits).add_many(acc, keys, start_word=start_word)
 
 
 def _slice_worker(dim: int, bits: int, lo: int, hi: int, keys: KeyList) -> RingArray:

@@ -312,3 +312,20 @@ def test_a_bad_key_later_in_add_many_leaves_the_accumulator_untouched() -> None:
 def test_negative_dimension() -> None:
     with pytest.raises(ConfigError):
         expand_mask(KEY, -1, 32)
+
+
+@pytest.mark.parametrize("bits", [16, 32, 64])
+def test_add_many_on_a_slice_equals_that_slice_of_the_whole(bits: int) -> None:
+    dim = 1000
+    key = bytes(range(16))
+    whole = np.zeros(dim, dtype=word_dtype(bits))
+    MaskPRG(bits, chunk_bytes=64).add_many(whole, [(key, False)])
+    start = 256 // word_dtype(bits).itemsize  # a 16-byte block boundary, past a chunk
+    part = np.zeros(dim - start, dtype=word_dtype(bits))
+    MaskPRG(bits, chunk_bytes=64).add_many(part, [(key, False)], start_word=start)
+    np.testing.assert_array_equal(part, whole[start:])
+
+
+def test_add_many_refuses_an_unaligned_slice() -> None:
+    with pytest.raises(ConfigError, match="boundary"):
+        MaskPRG(32).add_many(np.zeros(4, dtype=np.uint32), [(bytes(16), False)], start_word=1)

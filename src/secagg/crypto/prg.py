@@ -36,6 +36,7 @@ __all__ = [
 PRG_KEY_BYTES = 16
 CHUNK_BYTES = 256 * 1024
 _IV = bytes(16)
+_BLOCK_BYTES = 16
 
 RingArray = npt.NDArray[np.uint32] | npt.NDArray[np.uint64]
 
@@ -57,10 +58,12 @@ def ring_mask(bits: int) -> int:
     return (1 << check_bits(bits)) - 1
 
 
-def _encryptor(key: bytes) -> CipherContext:
+def _encryptor(key: bytes, block: int = 0) -> CipherContext:
+    """AES-128-CTR positioned at 16-byte keystream block ``block`` (block 0: IV zero)."""
     if not isinstance(key, bytes) or len(key) != PRG_KEY_BYTES:
         raise InvalidKeyError(f"PRG key must be {PRG_KEY_BYTES} bytes")
-    return Cipher(algorithms.AES(key), modes.CTR(_IV)).encryptor()
+    iv = _IV if block == 0 else block.to_bytes(_BLOCK_BYTES, "big")
+    return Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
 
 
 if sys.byteorder != "little":  # pragma: no cover - every supported platform is little-endian
@@ -110,14 +113,24 @@ class MaskPRG:
         """``acc = acc ± mask(key) mod 2^b`` in place."""
         self.add_many(acc, [(key, subtract)])
 
-    def add_many(self, acc: RingArray, keys: Iterable[tuple[bytes, bool]]) -> None:
+    def add_many(
+        self, acc: RingArray, keys: Iterable[tuple[bytes, bool]], *, start_word: int = 0
+    ) -> None:
         """Add (or, where the flag is True, subtract) several masks into ``acc`` in place.
 
         Walks ``acc`` once, chunk by chunk, applying every key's keystream to the chunk while
-        it is in cache.
+        it is in cache. ``start_word`` says that ``acc`` holds words ``start_word ..`` of the
+        full vector (a slice, for splitting the work across processes); it must fall on a
+        16-byte keystream block boundary.
         """
         self._check_out(acc)
-        streams = [(_encryptor(key), subtract) for key, subtract in keys]
+        offset = start_word * self._itemsize
+        if start_word < 0 or offset % _BLOCK_BYTES:
+            raise ConfigError(
+                f"start_word {start_word} must be >= 0 and on a {_BLOCK_BYTES}-byte boundary"
+            )
+        block = offset // _BLOCK_BYTES
+        streams = [(_encryptor(key, block), subtract) for key, subtract in keys]
         if not streams:
             return
         zeros = memoryview(self._zeros)
