@@ -57,3 +57,68 @@ def test_bad_inputs_are_named_in_the_outcome() -> None:
     assert report.dropped == {"toolarge": "client-aborted"}
     assert report.included == [f"u{i}" for i in range(4)]
     assert all(outcomes[f"u{i}"].included for i in range(4))
+
+
+def test_float_pytrees_with_an_encoder() -> None:
+    from secagg.encoding import Encoder, EncodingSpec
+
+    gen = np.random.default_rng(2)  # test data only
+    trees = [{"w": gen.uniform(-1, 1, (4, 5)), "b": gen.uniform(-1, 1, 3)} for _ in range(4)]
+    weights = [1.0, 2.0, 3.0, 4.0]
+    encoder = Encoder(
+        EncodingSpec(clip=1.0, quant_bits=16, weighted=True, max_weight=4.0), trees[0], 4
+    )
+    options = ServerOptions(clients=4, bits=encoder.bits, phase_timeout=20, join_timeout=20)
+
+    async def run() -> RoundReport:
+        server = AggregationServer(options, "127.0.0.1:0")
+        port = await server.start()
+        running = asyncio.create_task(server.run())
+        outcomes = await asyncio.gather(
+            *(
+                secagg.Client(f"127.0.0.1:{port}", name=f"u{i}", insecure=True, timeout=30).submit(
+                    tree, encoder=encoder, weight=w
+                )
+                for i, (tree, w) in enumerate(zip(trees, weights, strict=True))
+            )
+        )
+        assert all(o.included for o in outcomes)
+        return (await asyncio.wait_for(running, 60))[0]
+
+    report = asyncio.run(run())
+    assert report.total is not None
+    decoded = encoder.decode(report.total, n_included=len(report.included))
+    expected = sum(w * t["w"] for t, w in zip(trees, weights, strict=True)) / sum(weights)
+    assert decoded.weighted_mean_error_bound is not None
+    assert np.max(np.abs(decoded.weighted_mean["w"] - expected)) <= (
+        decoded.weighted_mean_error_bound
+    )
+    assert decoded.total_weight == 10.0
+
+
+def test_encoder_bit_width_must_match_the_round() -> None:
+    from secagg.encoding import Encoder, EncodingSpec
+
+    encoder = Encoder(EncodingSpec(clip=1.0, quant_bits=8), np.zeros(6), 3)
+    options = ServerOptions(
+        clients=3, bits=encoder.bits + 4, phase_timeout=10, join_timeout=3, min_clients=2
+    )
+    vectors = {f"u{i}": np.full(6, 0.5) for i in range(3)}
+
+    async def run() -> list[Outcome]:
+        server = AggregationServer(options, "127.0.0.1:0")
+        port = await server.start()
+        running = asyncio.create_task(server.run())
+        outcomes = await asyncio.gather(
+            *(
+                secagg.Client(f"127.0.0.1:{port}", name=n, insecure=True, timeout=15).submit(
+                    v, encoder=encoder
+                )
+                for n, v in vectors.items()
+            )
+        )
+        await asyncio.wait_for(running, 60)
+        return list(outcomes)
+
+    outcomes = asyncio.run(run())
+    assert {o.reason for o in outcomes} == {"config-mismatch"}

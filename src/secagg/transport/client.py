@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg.crypto.signing import SigningKey
+from secagg.encoding import Encoder
 from secagg.errors import ConfigError
 from secagg.identity_registry import IdentityRegistryFile
 from secagg.protocol.client.session import ClientSession
@@ -153,12 +154,29 @@ class Client:
         self._sent = 0
         self._received = 0
 
-    def submit_sync(self, vector: npt.ArrayLike) -> Outcome:
+    def submit_sync(
+        self, vector: Any, *, encoder: Encoder | None = None, weight: float | None = None
+    ) -> Outcome:
         """:meth:`submit` for code without an event loop."""
-        return asyncio.run(self.submit(vector))
+        return asyncio.run(self.submit(vector, encoder=encoder, weight=weight))
 
-    async def submit(self, vector: npt.ArrayLike) -> Outcome:
-        """Join a round with ``vector`` (D integers mod 2^bits) and run it to the end."""
+    async def submit(
+        self, vector: Any, *, encoder: Encoder | None = None, weight: float | None = None
+    ) -> Outcome:
+        """Join a round with ``vector`` (D integers mod 2^bits) and run it to the end.
+
+        With ``encoder`` (a :class:`secagg.encoding.Encoder` built from the spec everyone in
+        the round uses), ``vector`` is a float array or pytree (and ``weight`` its weight in
+        a weighted mean): it is clipped, quantized and encoded here, and the round must use
+        the encoder's dimension and bit width. The server decodes the sum with the same
+        encoder: ``encoder.decode(sum, n_included)``.
+        """
+        bits = None
+        if encoder is not None:
+            vector = encoder.encode(vector, weight=weight)
+            bits = encoder.bits
+        elif weight is not None:
+            raise ConfigError("weight needs an encoder (integer vectors carry no weight)")
         data = np.asarray(vector)
         if data.ndim != 1 or data.shape[0] < 1:
             raise ConfigError(f"vector must be 1-D and non-empty, got shape {data.shape}")
@@ -182,7 +200,7 @@ class Client:
             async with channel:
                 call = channel.stream_stream(METHOD)()
                 try:
-                    fields = await self._run(call, data)
+                    fields = await self._run(call, data, bits)
                     return Outcome(
                         True, self.name, seconds=time.perf_counter() - started, **self._io(fields)
                     )
@@ -262,7 +280,7 @@ class Client:
             raise _Failed("unknown-identity", f"roster contradicts the registry: {exc}") from None
         return {"identity": self._identity, "registry": registry}
 
-    async def _run(self, call: Any, data: npt.NDArray[Any]) -> dict[str, Any]:
+    async def _run(self, call: Any, data: npt.NDArray[Any], bits: int | None) -> dict[str, Any]:
         hello = pb.ClientFrame(
             hello=pb.Hello(protocol_version=PROTOCOL_VERSION, name=self.name, dim=data.shape[0])
         )
@@ -286,6 +304,11 @@ class Client:
         }
         if config.dim != data.shape[0]:
             raise _Failed("wrong-length", f"the round sums D={config.dim}")
+        if bits is not None and config.bits != bits:
+            raise _Failed(
+                "config-mismatch",
+                f"the round uses b={config.bits}; this client's encoding needs b={bits}",
+            )
         chunk_bytes = int(welcome.chunk_words or 0) * (4 if config.bits <= 32 else 8)
         if chunk_bytes <= 0 or (
             welcome.max_message_bytes and chunk_bytes > welcome.max_message_bytes - 1024
