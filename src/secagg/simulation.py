@@ -32,7 +32,7 @@ from secagg.protocol.server.state import ServerPhase
 
 __all__ = ["PhaseTiming", "SimulationResult", "parse_dropout_round", "simulate"]
 
-_ROUND_NAMES = {r.name.lower().replace("_", "-"): r for r in Round}
+_ROUND_NAMES = {r.label: r for r in Round}
 
 
 def parse_dropout_round(value: int | str | Round) -> Round:
@@ -290,9 +290,9 @@ def _drive(
         timing.server += time.perf_counter() - start
 
     def run_clients(round_: Round, outbox: dict[int, ServerMessage]) -> dict[int, ClientMessage]:
-        timing = timings.setdefault(_round_name(round_), PhaseTiming())
+        timing = timings.setdefault(round_.label, PhaseTiming())
         if progress is not None:
-            progress(_round_name(round_), len(outbox))
+            progress(round_.label, len(outbox))
         replies: dict[int, ClientMessage] = {}
         for index, msg in outbox.items():
             client = clients[index]
@@ -310,9 +310,9 @@ def _drive(
         return replies
 
     # Round 0: clients start on their own.
-    timing0 = timings.setdefault(_round_name(Round.ADVERTISE_KEYS), PhaseTiming())
+    timing0 = timings.setdefault(Round.ADVERTISE_KEYS.label, PhaseTiming())
     if progress is not None:
-        progress(_round_name(Round.ADVERTISE_KEYS), n)
+        progress(Round.ADVERTISE_KEYS.label, n)
     first: dict[int, ClientMessage] = {}
     for index, client in clients.items():
         if stops.get(index, 99) <= Round.ADVERTISE_KEYS:
@@ -326,7 +326,7 @@ def _drive(
     deliver(Round.ADVERTISE_KEYS, first, timing0)
     current = Round.ADVERTISE_KEYS
     while not _finished(server):
-        timing = timings.setdefault(_round_name(current), PhaseTiming())
+        timing = timings.setdefault(current.label, PhaseTiming())
         start = time.perf_counter()
         outbox = server.advance()
         timing.server += time.perf_counter() - start
@@ -338,11 +338,11 @@ def _drive(
         if current == Round.CONSISTENCY_CHECK and mode != "malicious":
             current = Round.UNMASKING
         replies = run_clients(current, outbox)
-        deliver(current, replies, timings[_round_name(current)])
+        deliver(current, replies, timings[current.label])
     result = server.result  # raises RoundAbortedError when the round aborted
     included = [i - 1 for i in result.included]
     dropped = {
-        i - 1: (_round_name(r), str(reason))
+        i - 1: (r.label, str(reason))
         for i, (r, reason, _d) in result.dropped.items()
         if i - 1 not in set(included)
     }
@@ -361,10 +361,6 @@ def _drive(
 
 def _finished(server: ServerSession) -> bool:
     return server.phase in (ServerPhase.DONE, ServerPhase.ABORTED)
-
-
-def _round_name(round_: Round) -> str:
-    return round_.name.lower().replace("_", "-")
 
 
 def _client_rng(rng: RandomSource, seed: object) -> RandomSource:

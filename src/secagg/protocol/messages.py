@@ -47,6 +47,11 @@ class Round(IntEnum):
     CONSISTENCY_CHECK = 3
     UNMASKING = 4
 
+    @property
+    def label(self) -> str:
+        """The round's name in reports and on the command line, e.g. ``"masked-input"``."""
+        return self.name.lower().replace("_", "-")
+
 
 @dataclass(frozen=True, slots=True)
 class PublicKeys:

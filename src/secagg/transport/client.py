@@ -59,10 +59,6 @@ _ROUND_OF: dict[type, Round] = {
 }
 
 
-def _round_name(round_: Round) -> str:
-    return round_.name.lower().replace("_", "-")
-
-
 @dataclass(frozen=True)
 class Outcome:
     """How a client's round ended: ``included`` in the sum, or not and why."""
@@ -251,7 +247,7 @@ class Client:
     async def _send_message(self, call: Any, msg: ClientMessage, chunk_bytes: int) -> None:
         round_ = _ROUND_OF.get(type(msg))
         if round_ is not None and self._stall_at is not None and round_ >= self._stall_at:
-            self._progress(f"stalling before {_round_name(round_)}")
+            self._progress(f"stalling before {round_.label}")
             while True:  # send nothing more, but hear the server out
                 heard = await self._read(call, self._timeout)
                 if heard.WhichOneof("body") == "abort":
@@ -262,7 +258,7 @@ class Client:
         else:
             await self._write(call, client_frame(msg))
         if round_ is not None:
-            self._progress(f"sent {_round_name(round_)}")
+            self._progress(f"sent {round_.label}")
 
     def _malicious(self, welcome: pb.Welcome, config: RoundConfig) -> dict[str, Any]:
         """Identity and registry for malicious mode: this client's own trusted registry, with

@@ -597,7 +597,7 @@ class AggregationServer:
         names = {i: c.name for i, c in by_index.items()}
         for i, (round_, reason, detail) in session.dropped().items():
             report.dropped_in[names[i]] = {
-                "round": round_.name.lower().replace("_", "-"),
+                "round": round_.label,
                 "reason": str(reason),
                 "detail": detail,
             }
