@@ -162,4 +162,3 @@ def test_temporary_paths_are_unpredictable_and_keys_still_save(tmp_path: Path) -
     assert load_identity(target).public_bytes == key.public_bytes
     assert stolen.read_text() == ""
     assert oct(target.stat().st_mode & 0o777) == oct(0o600)
-
