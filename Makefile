@@ -16,10 +16,21 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m secagg.demo
 
-# Regenerate the committed gRPC/protobuf modules from src/secagg/transport/secagg.proto.
-proto: $(STAMP)
-	$(PY) -m grpc_tools.protoc -I src --python_out=src --pyi_out=src --grpc_python_out=src \
-		src/secagg/transport/secagg.proto
+# Regenerate the committed gRPC/protobuf modules from src/secagg/transport/secagg.proto with the
+# exactly pinned generator in its own environment (tools/proto-requirements.txt), never the
+# project venv's: its gencode (protobuf 6.30) is what lets secagg run on protobuf 6.30+ and 7.x.
+PROTO_VENV := .proto-venv
+PROTO_STAMP := $(PROTO_VENV)/.installed
+
+$(PROTO_STAMP): tools/proto-requirements.txt
+	rm -rf $(PROTO_VENV)
+	$(PYTHON) -m venv $(PROTO_VENV)
+	$(PROTO_VENV)/bin/python -m pip install --quiet -r tools/proto-requirements.txt
+	touch $(PROTO_STAMP)
+
+proto: $(PROTO_STAMP)
+	$(PROTO_VENV)/bin/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src \
+		--grpc_python_out=src src/secagg/transport/secagg.proto
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
