@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean proto
+.PHONY: demo test lint typecheck unit test-floor test-coinstall bench clean proto
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ proto: $(PROTO_STAMP)
 		--grpc_python_out=src src/secagg/transport/secagg.proto
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks tools
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -41,7 +41,33 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest
 
-test: lint typecheck unit
+# The transport/codec tests and real network rounds again, in a second environment holding the
+# oldest protobuf and grpcio that pyproject.toml admits (read from it by tools/floors.py).
+FLOOR_VENV := .venv-floor
+FLOOR_STAMP := $(FLOOR_VENV)/.installed
+FLOOR_TESTS := tests/transport/test_codec.py tests/transport/test_gencode_version.py \
+	tests/transport/test_network.py::test_exact_sum_without_dropouts \
+	tests/transport/test_api.py::test_submit_returns_included_outcomes
+
+$(FLOOR_STAMP): pyproject.toml tools/floors.py
+	rm -rf $(FLOOR_VENV)
+	$(PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PYTHON) tools/floors.py requirements > $(FLOOR_VENV)/floors.txt
+	$(FLOOR_VENV)/bin/python -m pip install --quiet -e . pytest hypothesis \
+		-c $(FLOOR_VENV)/floors.txt
+	touch $(FLOOR_STAMP)
+
+test-floor: $(FLOOR_STAMP)
+	$(FLOOR_VENV)/bin/python tools/floors.py check
+	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider $(FLOOR_TESTS)
+
+# pip resolves secagg together with flwr[simulation]==1.42.* (dry run: metadata only, no wheels;
+# needs PyPI, as the installs above do).
+test-coinstall: $(STAMP)
+	$(PY) tools/check_coinstall.py
+
+test: lint typecheck unit test-floor test-coinstall
 
 # Benchmarks run in their own environments: benchmarks/.venv (secagg + matplotlib) and, since
 # Flower pins protobuf < 7 and secagg's gRPC code needs >= 7, benchmarks/.venv/flwr (Flower).
@@ -65,4 +91,4 @@ bench: $(BENCH_STAMP) $(FLWR_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FLOOR_VENV) $(PROTO_VENV) .mypy_cache .pytest_cache .ruff_cache
