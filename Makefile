@@ -69,12 +69,10 @@ test-coinstall: $(STAMP)
 
 test: lint typecheck unit test-floor test-coinstall
 
-# Benchmarks run in their own environments: benchmarks/.venv (secagg + matplotlib) and, since
-# Flower pins protobuf < 7 and secagg's gRPC code needs >= 7, benchmarks/.venv/flwr (Flower).
+# Benchmarks run in benchmarks/.venv: secagg, matplotlib and Flower (the peer compared side by
+# side) in one environment, since secagg's gencode runs on Flower's protobuf 6.x.
 BENCH_VENV := benchmarks/.venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
-FLWR_VENV := $(BENCH_VENV)/flwr
-FLWR_STAMP := $(FLWR_VENV)/.installed
 
 $(BENCH_STAMP): pyproject.toml benchmarks/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
@@ -82,12 +80,7 @@ $(BENCH_STAMP): pyproject.toml benchmarks/requirements.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
 	touch $(BENCH_STAMP)
 
-$(FLWR_STAMP): benchmarks/requirements-flwr.txt $(BENCH_STAMP)
-	test -x $(FLWR_VENV)/bin/python || $(PYTHON) -m venv $(FLWR_VENV)
-	$(FLWR_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-flwr.txt
-	touch $(FLWR_STAMP)
-
-bench: $(BENCH_STAMP) $(FLWR_STAMP)
+bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
 clean:
