@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["AbortReason", "DropReason"]
+__all__ = ["AbortReason", "DropReason", "RejectReason"]
 
 
 class DropReason(StrEnum):
@@ -51,3 +51,12 @@ class AbortReason(StrEnum):
     CONTEXT_MISMATCH = "context-mismatch"
     DECRYPTION_FAILED = "decryption-failed"
     SERVER_ABORTED = "server-aborted"
+    SERVER_SHUTDOWN = "server-shutdown"
+
+
+class RejectReason(StrEnum):
+    """Why the server refused a Hello (sent in ``Reject``; a refused client never joined)."""
+
+    NO_ROUND = "no-round"
+    DUPLICATE_NAME = "duplicate-name"
+    UNSUPPORTED_VERSION = "unsupported-version"

@@ -97,7 +97,7 @@ def test_report_contract(procs: Procs) -> None:
     port = free_port()
     names = ["zed", "alice", "bob", "carol"]
     vectors = random_vectors(names, 64, 12, seed=7)
-    server = procs.serve(port, "--clients", "4", "--bits", "12", "--insecure")
+    server = procs.serve(port, "--clients", "4", "--dim", "64", "--bits", "12", "--insecure")
     clients = [procs.client(port, n, vectors[n], "--insecure", "--json") for n in names]
     assert wait_all(clients) == [0] * 4
     assert wait_all([server]) == [0]
@@ -121,8 +121,9 @@ def test_tls_with_a_self_signed_ca(procs: Procs, tmp_path: Path) -> None:
     names = ["a", "b", "c"]
     vectors = random_vectors([*names, "mallory"], 32, 16, seed=8)
     server = procs.serve(
-        port, "--clients", "3", "--bits", "16", "--tls-cert", str(cert), "--tls-key", str(key)
-    )
+        port, "--clients", "3", "--dim", "32", "--bits", "16", "--tls-cert", str(cert),
+        "--tls-key", str(key),
+    )  # fmt: skip
     # A client trusting another CA refuses the server and is never registered.
     stranger = procs.client(port, "mallory", vectors["mallory"], "--ca-cert", str(other_path),
                             "--timeout", "5")  # fmt: skip
@@ -141,7 +142,9 @@ def test_tls_with_a_self_signed_ca(procs: Procs, tmp_path: Path) -> None:
 def test_server_exits_nonzero_when_too_few_join(procs: Procs) -> None:
     port = free_port()
     vectors = random_vectors(["only"], 16, 8, seed=9)
-    server = procs.serve(port, "--clients", "3", "--bits", "8", "--insecure", "--join-timeout", "2")
+    server = procs.serve(
+        port, "--clients", "3", "--dim", "16", "--bits", "8", "--insecure", "--join-timeout", "2"
+    )
     lone = procs.client(port, "only", vectors["only"], "--insecure")
     assert wait_all([server]) == [1]
     assert "too-few-clients" in procs.log("server")
@@ -152,7 +155,9 @@ def test_server_exits_nonzero_when_too_few_join(procs: Procs) -> None:
 
 
 def test_serve_requires_tls_or_insecure(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["serve", "--clients", "3", "--output", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        cli, ["serve", "--clients", "3", "--dim", "4", "--output", str(tmp_path / "out")]
+    )
     assert result.exit_code == 2
     assert "--insecure" in result.output
 
@@ -184,7 +189,9 @@ def test_two_rounds_write_two_sums(procs: Procs) -> None:
     port = free_port()
     first = random_vectors(["a", "b", "c"], 16, 32, seed=10)
     second = random_vectors(["d", "e", "f"], 16, 32, seed=11)
-    server = procs.serve(port, "--clients", "3", "--bits", "32", "--insecure", "--rounds", "2")
+    server = procs.serve(
+        port, "--clients", "3", "--dim", "16", "--bits", "32", "--insecure", "--rounds", "2"
+    )
     assert wait_all([procs.client(port, n, v, "--insecure") for n, v in first.items()]) == [0] * 3
     assert wait_all([procs.client(port, n, v, "--insecure") for n, v in second.items()]) == [0] * 3
     assert wait_all([server]) == [0]

@@ -13,6 +13,8 @@
   which must be rejected with ``duplicate-name`` while the first is still included.
 - ``vanish NAME DIM``: registers, then sends half a masked-input and cuts the stream.
 - ``stall-upload NAME DIM``: registers, sends half a masked-input and then nothing.
+- ``squat NAME DIM``: says Hello and then nothing, reading (and printing) every frame it gets
+  until the server closes the stream; exits 0.
 """
 
 from __future__ import annotations
@@ -53,7 +55,9 @@ async def _read(call: grpc.aio.StreamStreamCall) -> pb.ServerFrame | None:
         print("stream closed", flush=True)
         return None
     frame = pb.ServerFrame.FromString(data)
-    print(f"got {frame.WhichOneof('body')}", flush=True)
+    kind = frame.WhichOneof("body")
+    reason = getattr(frame, kind).reason if kind in ("abort", "reject") else ""
+    print(f"got {kind} {reason}".rstrip(), flush=True)
     return frame
 
 
@@ -98,6 +102,12 @@ async def main(mode: str, address: str, args: list[str]) -> int:
         await channel.close()
         return 0 if frame is None or frame.WhichOneof("body") == "reject" else 1
     name, dim = args[0], int(args[1])
+    if mode == "squat":
+        channel, call = await _open(address)
+        await call.write(_hello(name, dim))
+        await _until_closed(call)
+        await channel.close()
+        return 0
     if mode == "duplicate":
         second: list[str] = []
 
