@@ -152,6 +152,8 @@ def test_server_exits_nonzero_when_too_few_join(procs: Procs) -> None:
     assert report["status"] == "aborted"
     assert report["abort_reason"] == "too-few-clients"
     assert wait_all([lone]) == [1]
+    # The client is told the real reason, with the counts (not "the server is shutting down").
+    assert "too-few-clients: 1 clients joined; 3 needed" in procs.log("only")
 
 
 def test_serve_requires_tls_or_insecure(tmp_path: Path) -> None:

@@ -96,6 +96,10 @@ def test_stalled_client_is_dropped_at_the_deadline(procs: Procs) -> None:
     report = _check_sum(procs, vectors, 32)
     assert report["included"] == names[:5]
     assert report["dropped"] == {"c5": "no-response"}
+    assert report["rounds"][0]["dropped_in"]["c5"]["detail"] == "no message for round masked-input"
+    # The console names who was dropped, where and why.
+    assert "dropped 'c5' in masked-input (no-response)" in procs.log("server")
+    assert "1 dropped: 'c5' (no-response)" in procs.log("server")
     # The staller is told it was dropped and exits non-zero with the reason.
     assert wait_all([clients["c5"]]) == [1]
     assert "no-response" in procs.log("c5")

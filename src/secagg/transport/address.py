@@ -96,22 +96,37 @@ def _check_host(host: str, text: str) -> None:
         raise ConfigError(f"address {text!r}: {host!r} is neither an IP address nor a host name")
 
 
-def bind_problem(address: Address) -> str:
-    """Why ``address`` cannot be bound, in words (for the error after gRPC failed to bind)."""
+def bind_problem(address: Address) -> str | None:
+    """Why ``address`` cannot be bound, in words; None if a socket can bind it now.
+
+    Probes like gRPC binds (SO_REUSEADDR; it is enough that one resolved address binds), so
+    the server can refuse in one line before gRPC logs its own error.
+    """
+    if address.port == 0:
+        return None
     try:
         infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
     except OSError:
         return f"host {address.host!r} does not resolve"
+    problems: list[str] = []
     for family, kind, proto, _name, sockaddr in infos:
         with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(sockaddr)
+                probe.listen()
             except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    return f"port {address.port} is already in use"
-                if exc.errno == errno.EADDRNOTAVAIL:
-                    return f"{address.host} is not an address of this machine"
-                if exc.errno == errno.EACCES:
-                    return f"no permission to listen on port {address.port}"
-                return exc.strerror or type(exc).__name__
-    return "gRPC could not bind it"
+                problems.append(_bind_error(address, exc))
+            else:
+                return None
+    return problems[0] if problems else f"host {address.host!r} has no address"
+
+
+def _bind_error(address: Address, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {address.port} is already in use"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{address.host} is not an address of this machine"
+    if exc.errno == errno.EACCES:
+        return f"no permission to listen on port {address.port}"
+    return exc.strerror or type(exc).__name__

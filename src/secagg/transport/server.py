@@ -274,6 +274,9 @@ class AggregationServer:
                 ),
             )
         )
+        problem = bind_problem(self.bind_address)
+        if problem is not None:  # say it in one line, before gRPC logs a bind failure
+            raise ConfigError(f"cannot listen on {self.address}: {problem}")
         try:
             if self.credentials is None:
                 port = server.add_insecure_port(self.address)
@@ -282,7 +285,8 @@ class AggregationServer:
         except RuntimeError:
             port = 0  # gRPC's "Failed to bind": say why below, in one line
         if port == 0:
-            raise ConfigError(f"cannot listen on {self.address}: {bind_problem(self.bind_address)}")
+            problem = bind_problem(self.bind_address) or "gRPC could not bind it"
+            raise ConfigError(f"cannot listen on {self.address}: {problem}")
         await server.start()
         self._server = server
         self.port = int(port)
