@@ -64,14 +64,12 @@ class Lobby:
         self,
         *,
         dim: int,
-        max_dim: int,
         capacity: int,
         max_message_bytes: int,
         registry: IdentityRegistryFile | None = None,
         log: Callable[[str], None] = lambda _line: None,
     ) -> None:
         self.dim = dim
-        self.max_dim = max_dim
         self.capacity = capacity
         self.max_message_bytes = max_message_bytes
         self.registry = registry

@@ -229,7 +229,6 @@ class AggregationServer:
         self._server: grpc.aio.Server | None = None
         self._lobby = Lobby(
             dim=options.dim,
-            max_dim=options.max_dim,
             capacity=4 * options.clients + 16,
             max_message_bytes=options.max_message_bytes,
             registry=options.registry,
@@ -291,6 +290,10 @@ class AggregationServer:
         self._server = server
         self.port = int(port)
         return self.port
+
+    def waiting(self) -> int:
+        """How many clients wait in the lobby for a round (or for a slot to free up)."""
+        return self._lobby.live()
 
     def request_shutdown(self, detail: str) -> None:
         """Stop at once (e.g. on SIGTERM): the running round ends as interrupted, its clients
@@ -681,8 +684,10 @@ class AggregationServer:
                     f"round {number}: {phase} {total - len(waiting)}/{total} "
                     f"(dropped {len(session.dropped())})"
                 )
-                if not waiting:
-                    break
+                if not waiting or (
+                    keys_phase and waiting <= slots.vacant.keys() and not self._lobby.live()
+                ):
+                    break  # everyone answered, or only vacant slots nobody waits to fill
                 wake = deadline
                 idle = self._next_idle(slots, session) if keys_phase else None
                 if idle is not None:
