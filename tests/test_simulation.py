@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -89,3 +92,12 @@ def test_timings_count_each_client_once_per_round() -> None:
     assert counts == dict.fromkeys(
         ["advertise-keys", "share-keys", "masked-input", "unmasking"], 10
     )
+
+
+def test_readme_names_the_real_timing_fields() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if x.startswith("result.timings"))
+    named = re.findall(r"\.([a-z_]+)", line.split("#", 1)[1])
+    timing = secagg.simulate(_inputs(3, 4, 8), bits=8, seed=6).timings["unmasking"]
+    assert named
+    assert all(hasattr(timing, name) for name in named), named

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,8 @@ from tests.transport.helpers import (
     random_vectors,
     wait_all,
 )
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture
@@ -111,6 +114,29 @@ def test_report_contract(procs: Procs) -> None:
     total = procs.total()
     assert np.array_equal(total.astype(np.uint64), plain_sum(vectors, names, 12))
     assert '"included": true' in procs.log("alice")
+    _check_readme_fields(report)
+
+
+def _backticked(text: str) -> set[str]:
+    """Field names in a README passage: backticked words outside parentheses (values)."""
+    while re.search(r"\([^()]*\)", text):
+        text = re.sub(r"\([^()]*\)", "", text)
+    return set(re.findall(r"`([a-z_]+)`", text))
+
+
+def _check_readme_fields(report: dict[str, object]) -> None:
+    """The README's list of report.json fields is the real report's, both ways."""
+    readme = README.read_text()
+    start = readme.index("- `report.json` fields:")
+    split = readme.index("and `rounds`:", start)
+    end = readme.index("The console", split)
+    top = _backticked(readme[start + len("- `report.json` fields:") : split])
+    assert top | {"rounds"} == set(report)
+    per_round = _backticked(readme[split + len("and `rounds`:") : end])
+    rounds = report["rounds"]
+    assert isinstance(rounds, list)
+    assert per_round <= set(rounds[0])
+    assert set(rounds[0]) <= top | per_round
 
 
 def test_tls_with_a_self_signed_ca(procs: Procs, tmp_path: Path) -> None:
