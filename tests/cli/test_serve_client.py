@@ -169,7 +169,7 @@ def test_server_exits_nonzero_when_too_few_join(procs: Procs) -> None:
     port = free_port()
     vectors = random_vectors(["only"], 16, 8, seed=9)
     server = procs.serve(
-        port, "--clients", "3", "--dim", "16", "--bits", "8", "--insecure", "--join-timeout", "2"
+        port, "--clients", "3", "--dim", "16", "--bits", "8", "--insecure", "--join-timeout", "10"
     )
     lone = procs.client(port, "only", vectors["only"], "--insecure")
     assert wait_all([server]) == [1]

@@ -121,7 +121,7 @@ def test_each_round_is_written_as_it_ends_and_sigint_keeps_it(procs: Procs) -> N
     assert np.array_equal(np.load(out / "sum.npy"), np.load(out / "sum-round-1.npy"))
     lone = procs.client(port, "late", np.arange(16, dtype=np.uint32), "--insecure")
     wait_for_text(procs.tmp / "late.log", "waiting to join", lone)
-    time.sleep(1.0)  # let the server take its Hello into the lobby
+    time.sleep(2.0)  # let the (idle) server take its Hello into the lobby
     server.send_signal(signal.SIGINT)
     assert wait_all([server]) == [128 + signal.SIGINT]
     report = procs.report()
