@@ -9,6 +9,12 @@ then calls ``advance()`` and sends what it returns. Masked inputs arrive in chun
 assembled into one array per client; a semaphore bounds how many are assembled at once so
 that memory stays O(D) whatever the number of clients.
 
+Joiners wait in a :class:`~secagg.transport.lobby.Lobby`; D is the server's declaration. In
+round 0 a welcomed client that stays silent for ``keys_timeout`` (or whose stream ends) gives
+its slot to the next waiting client, so the round's quorum is made of clients that advertised
+keys (semi-honest mode). :meth:`AggregationServer.request_shutdown` (SIGINT/SIGTERM in the CLI)
+ends the running round as ``interrupted`` and tells its clients ``server-shutdown``.
+
 Nothing secret is ever logged: only names, indices, counts, sizes and reason codes.
 """
 
