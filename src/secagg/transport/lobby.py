@@ -154,8 +154,8 @@ class Lobby:
         return None
 
     def live(self) -> int:
-        """How many waiting clients still have an open stream."""
-        return sum(1 for conn in self.waiting if not conn.closed)
+        """How many clients wait (a stream that ends is taken out at once, so all are live)."""
+        return len(self.waiting)
 
     def refuse_all(self, reason: str, detail: str) -> None:
         """Send every waiting client a Reject with ``reason`` and empty the lobby."""

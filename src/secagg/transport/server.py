@@ -683,7 +683,7 @@ class AggregationServer:
             deadline = phase_start + opts.phase_timeout
             total = len(session.active())
             while True:
-                if keys_phase and slots.refill:
+                if keys_phase and slots.refill and self._lobby.live():
                     self._refill(slots, session, report)
                 waiting = session.expected()
                 self._status(
