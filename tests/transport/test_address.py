@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from secagg.errors import ConfigError
 from secagg.transport.address import DEFAULT_PORT, Address, parse_address
@@ -47,3 +51,22 @@ def test_target_brackets_ipv6() -> None:
 def test_invalid_addresses_name_the_problem(text: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem.replace("[", r"\[").replace(".", r"\.")):
         parse_address(text)
+
+
+@given(
+    ip=st.ip_addresses(),
+    port=st.integers(0, 65535),
+)
+def test_every_ip_and_port_round_trips(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int
+) -> None:
+    text = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+    parsed = parse_address(text)
+    assert parsed == Address(str(ip), port)
+    assert parse_address(parsed.target) == parsed
+
+
+@given(port=st.integers(65536, 10**12))
+def test_ports_beyond_65535_never_wrap(port: int) -> None:
+    with pytest.raises(ConfigError, match="out of range"):
+        parse_address(f"127.0.0.1:{port}")
