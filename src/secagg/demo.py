@@ -85,8 +85,9 @@ def _run(
     started = time.perf_counter()
     server_log = (tmp / "server.log").open("wb")
     server = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [*secagg, "serve", "--address", address, "--clients", str(CLIENTS), "--bits", str(BITS),
-         "--output", str(out), "--insecure", "--join-timeout", "60", "--phase-timeout", "30"],
+        [*secagg, "serve", "--address", address, "--clients", str(CLIENTS), "--dim", str(DIM),
+         "--bits", str(BITS), "--output", str(out), "--insecure", "--join-timeout", "60",
+         "--phase-timeout", "30"],
         stdout=server_log, stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
     procs.append(server)
