@@ -141,8 +141,9 @@ def test_context_files_over_grpc_in_malicious_mode(procs: Procs) -> None:
     port = free_port()
     vectors = random_vectors(names, 30, 16, seed=23)
     server = procs.serve(
-        port, "--clients", "4", "--dim", "30", "--bits", "16", "--mode", "malicious", "--degree", "3",
-        "--threshold", "3", "--registry", str(registry), "--context", str(model), *FAST,
+        port, "--clients", "4", "--dim", "30", "--bits", "16", "--mode", "malicious",
+        "--degree", "3", "--threshold", "3", "--registry", str(registry),
+        "--context", str(model), *FAST,
     )  # fmt: skip
     clients = {}
     for n in names:
