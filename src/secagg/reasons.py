@@ -51,3 +51,5 @@ class AbortReason(StrEnum):
     CONTEXT_MISMATCH = "context-mismatch"
     DECRYPTION_FAILED = "decryption-failed"
     SERVER_ABORTED = "server-aborted"
+    TOO_FEW_CONTRIBUTORS = "too-few-contributors"
+    QUERY_MISMATCH = "query-mismatch"

@@ -1,0 +1,53 @@
+"""Federated analytics over secure aggregation: histograms, counts, sums, means, quantiles,
+group-by counts and count sketches, with contribution caps, a release threshold and
+distributed DP.
+
+    query = Histogram(domain=["a", "b", "c"], max_contributions=1)
+    result = run(query, [["a"], ["b", "a"], ...], min_clients=10, dp=DistributedDP(epsilon=1.0))
+    result.counts, result.stddev, result.intervals, result.epsilon
+
+A query is a value both sides share (``to_json``/``Query.from_json``, ``digest``); a client
+(:class:`Contributor`) refuses to contribute to a query other than the one it was configured
+with (:class:`~secagg.errors.QueryMismatchError`).
+"""
+
+from secagg.analytics.binding import Contributor, round_digest
+from secagg.analytics.caps import cap_counts
+from secagg.analytics.histogram import GroupBy, Histogram
+from secagg.analytics.numeric import Count, Mean, Quantiles, Sum
+from secagg.analytics.privacy import (
+    DEFAULT_DELTA,
+    DistributedDP,
+    NoisePlan,
+    calibrate_variance,
+    plan_noise,
+    skellam_epsilon,
+)
+from secagg.analytics.query import Label, Query
+from secagg.analytics.result import AnalyticsResult
+from secagg.analytics.run import DEFAULT_MIN_CLIENTS, run
+from secagg.analytics.sketch import CountSketch
+
+__all__ = [
+    "DEFAULT_DELTA",
+    "DEFAULT_MIN_CLIENTS",
+    "AnalyticsResult",
+    "Contributor",
+    "Count",
+    "CountSketch",
+    "DistributedDP",
+    "GroupBy",
+    "Histogram",
+    "Label",
+    "Mean",
+    "NoisePlan",
+    "Quantiles",
+    "Query",
+    "Sum",
+    "calibrate_variance",
+    "cap_counts",
+    "plan_noise",
+    "round_digest",
+    "run",
+    "skellam_epsilon",
+]

@@ -1,0 +1,158 @@
+"""analytics.run over the real protocol: exact answers with dropouts, release threshold, binding."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from secagg.analytics import (
+    DEFAULT_MIN_CLIENTS,
+    Contributor,
+    Count,
+    GroupBy,
+    Histogram,
+    Query,
+    round_digest,
+    run,
+)
+from secagg.crypto.entropy import DeterministicRandom
+from secagg.errors import QueryMismatchError
+from secagg.graph import NeighbourGraph
+from secagg.protocol.client.session import ClientSession
+from secagg.protocol.config import RoundConfig
+from secagg.reasons import AbortReason
+
+EMOJI = ["smile", "heart", "fire", "cry", "thumbs"]
+
+
+def _devices(n: int, seed: int) -> list[list[str]]:
+    rng = np.random.default_rng(seed)
+    return [list(rng.choice([*EMOJI, "other"], size=int(rng.integers(0, 8)))) for _ in range(n)]
+
+
+def _plain(query: Histogram, devices: list[list[str]], included: list[int]) -> dict[str, float]:
+    total = sum((query.encode(devices[i]) for i in included), np.zeros(query.dim, np.int64))
+    return dict(zip(query.labels, map(float, total), strict=True))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "dropout",
+    [
+        {},
+        {0: "advertise-keys", 3: "share-keys"},
+        {1: "masked-input", 5: "masked-input", 7: "unmasking"},
+    ],
+)
+def test_exact_histogram_equals_plain_capped_counts_of_included(dropout: dict[int, str]) -> None:
+    query = Histogram(domain=EMOJI, max_contributions=3, max_per_item=2)
+    devices = _devices(16, seed=1)
+    result = run(query, devices, min_clients=10, dropout=dropout, seed=3)
+    assert result.released
+    assert result.reason is None
+    # Clients dropped before their masked input was summed are out; the rest are in.
+    out = {c for c, r in dropout.items() if r != "unmasking"}
+    assert set(result.included) == set(range(16)) - out
+    assert set(result.dropped) == out
+    assert result.counts == _plain(query, devices, result.included)
+    assert result.stddev == {}
+    assert result.intervals == {}
+    assert result.epsilon is None
+    # The uncapped count is larger: the caps did bind.
+    raw = Counter(x for i in result.included for x in devices[i])
+    assert sum(result.counts.values()) < sum(raw[e] for e in EMOJI)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(0, 2**32), st.floats(0.0, 0.3))
+def test_exact_histogram_with_random_dropouts(seed: int, rate: float) -> None:
+    query = GroupBy([("v", ["1", "2"]), ("e", EMOJI[:3])], max_contributions=2)
+    rng = np.random.default_rng(seed)
+    devices = [
+        [(str(rng.integers(1, 3)), EMOJI[int(rng.integers(0, 4))]) for _ in range(3)]
+        for _ in range(14)
+    ]
+    result = run(query, devices, min_clients=5, dropout=rate, seed=seed)
+    assert result.released
+    expected = sum((query.encode(devices[i]) for i in result.included), np.zeros(6, np.int64))
+    assert [result.counts[label] for label in query.labels] == expected.tolist()
+
+
+def test_batched_devices_give_the_same_exact_answer() -> None:
+    query = Histogram(domain=EMOJI, max_contributions=1)
+    devices = _devices(60, seed=2)
+    result = run(query, devices, min_clients=10, devices_per_client=6, seed=1)
+    assert result.devices_per_client == 6
+    assert len(result.included) == 60
+    assert result.counts == _plain(query, devices, list(range(60)))
+
+
+def test_below_min_clients_releases_nothing() -> None:
+    query = Count()
+    devices = [["x"]] * 9
+    result = run(query, devices, seed=1)  # default threshold
+    assert DEFAULT_MIN_CLIENTS == 10
+    assert not result.released
+    assert result.reason == AbortReason.TOO_FEW_CONTRIBUTORS
+    assert result.counts == {}
+    assert result.answer == {}
+    assert result.intervals == {}
+    assert "at least 10" in result.detail
+
+
+def test_dropouts_below_min_clients_release_nothing() -> None:
+    query = Histogram(domain=EMOJI)
+    devices = _devices(12, seed=4)
+    dropout = {0: "masked-input", 1: "masked-input", 2: "share-keys"}
+    result = run(query, devices, min_clients=10, dropout=dropout, seed=5)
+    assert not result.released
+    assert result.reason == AbortReason.TOO_FEW_CONTRIBUTORS
+    assert len(result.included) == 9
+    assert result.counts == {}
+    assert result.to_dict()["counts"] == []
+
+
+def test_round_binds_the_query_digest() -> None:
+    query = Histogram(domain=EMOJI)
+    result = run(query, _devices(10, seed=5), seed=6)
+    assert result.round_context_digest == round_digest(query) == query.digest()
+
+
+def _config(query: Query) -> RoundConfig:
+    return RoundConfig.create(
+        4, 5, 8, degree=3, context_digest=round_digest(query), rng=DeterministicRandom(1)
+    )
+
+
+def test_client_refuses_a_different_query() -> None:
+    mine = Histogram(domain=EMOJI, max_contributions=1)
+    shown = Histogram(domain=EMOJI, max_contributions=50)  # a weaker cap: more leakage
+    client = Contributor(mine, DeterministicRandom(2))
+    client.check(mine)
+    client.check(_config(mine))
+    assert client.vector(["fire"], _config(mine), bits=8).tolist() == [0, 0, 1, 0, 0]
+    for other in (shown, _config(shown)):
+        with pytest.raises(QueryMismatchError) as info:
+            client.vector(["fire"], other, bits=8)
+        assert info.value.expected == mine.digest().hex()
+        assert info.value.shown == shown.digest().hex()
+        assert "fire" not in str(info.value)
+
+
+def test_protocol_session_of_a_different_query_aborts_before_sending_keys() -> None:
+    mine, shown = Histogram(domain=EMOJI), Histogram(domain=[*EMOJI[:4], "new"])
+    config = _config(shown)
+    graph = NeighbourGraph(config.graph_seed, range(1, 5), config.degree)
+    session = ClientSession(
+        config,
+        1,
+        np.zeros(5, np.uint32),
+        rng=DeterministicRandom(3),
+        graph=graph,
+        expected_context_digest=round_digest(mine),
+    )
+    reply = session.start()
+    assert getattr(reply, "reason", None) == AbortReason.CONTEXT_MISMATCH
