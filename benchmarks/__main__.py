@@ -1,4 +1,6 @@
-"""``python -m benchmarks [all|flower|protocol|limits|big|scaling|workers|prg|shamir|analytics] [--quick]``.
+"""``python -m benchmarks [all|flower|protocol|limits|big|scaling|workers|prg|shamir|analytics]``.
+
+Add ``--quick`` for tiny configurations. ``analytics`` is not part of ``all``.
 
 ``all`` (the default, what ``make bench`` runs) runs, in this order: the side-by-side Flower
 comparison, issue 3's protocol table, the physical limit at D = 10^6, the n = 5000 run, the
