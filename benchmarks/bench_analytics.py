@@ -36,7 +36,7 @@ if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
 from secagg.analytics import DistributedDP, Histogram, plan_noise, run  # noqa: E402
-from secagg.analytics.binding import Contributor  # noqa: E402
+from secagg.analytics.binding import AnalyticsRound, Contributor  # noqa: E402
 from secagg.analytics.localdp import krr_estimate, oue_estimate  # noqa: E402
 from secagg.crypto.entropy import DeterministicRandom  # noqa: E402
 from secagg.encoding.dp import SkellamNoise  # noqa: E402
@@ -181,16 +181,16 @@ def cost(quick: bool, clients: int) -> dict[str, Any]:
     n_target, dim = 10_000, (1_000 if quick else 10_000)
     query = Histogram(domain=[f"b{i}" for i in range(dim)], max_contributions=1)
     dp = DistributedDP(1.0, DELTA)
-    plan = plan_noise(dp, 1.0, 1.0, int(FLOOR * n_target))
-    bits = query.bits(n_target, plan.headroom(n_target, dp.wrap_log2))
+    spec = AnalyticsRound(query, int(FLOOR * n_target), dp, max_clients=n_target)
+    bits = spec.bits
     found = find_parameters(n_target, dropout_rate=0.05, corrupt_rate=0.05, mode="semi-honest")
     degree, threshold = found.degree, found.threshold
     # (a) per-device encoding + noise
-    contributor = Contributor(query, DeterministicRandom(1))
+    contributor = Contributor(spec, DeterministicRandom(1))
     sample = 50 if quick else 1_000
     start = time.perf_counter()
     for i in range(sample):
-        to_ring(contributor.raw([f"b{(i * 7919) % dim}"], noise=plan.per_client), bits)
+        to_ring(contributor.raw([f"b{(i * 7919) % dim}"]), bits)
     encode_s = (time.perf_counter() - start) / sample
     # (b) the real protocol with `clients` clients at the n = 10^4 degree
     n_real = max(clients, degree + 1)

@@ -11,11 +11,12 @@ from hypothesis import strategies as st
 
 from secagg.analytics import (
     DEFAULT_MIN_CLIENTS,
+    AnalyticsRound,
     Contributor,
     Count,
+    DistributedDP,
     GroupBy,
     Histogram,
-    Query,
     round_digest,
     run,
 )
@@ -115,35 +116,68 @@ def test_dropouts_below_min_clients_release_nothing() -> None:
     assert result.to_dict()["counts"] == []
 
 
-def test_round_binds_the_query_digest() -> None:
+def test_round_binds_the_spec_digest() -> None:
     query = Histogram(domain=EMOJI)
     result = run(query, _devices(10, seed=5), seed=6)
-    assert result.round_context_digest == round_digest(query) == query.digest()
+    spec = AnalyticsRound(query, min_clients=10, max_clients=10)
+    assert result.round_context_digest == round_digest(spec) == spec.digest()
 
 
-def _config(query: Query) -> RoundConfig:
+def test_spec_round_trip_and_bare_query() -> None:
+    spec = AnalyticsRound(
+        Histogram(domain=EMOJI), min_clients=20, dp=DistributedDP(2.0, 1e-7), max_clients=500
+    )
+    again = AnalyticsRound.from_json(spec.to_json())
+    assert again.to_json() == spec.to_json()
+    assert again.digest() == spec.digest()
+    bare = AnalyticsRound.from_json(Histogram(domain=EMOJI).to_json())
+    assert bare.min_clients == DEFAULT_MIN_CLIENTS
+    assert bare.dp is None
+    assert bare.query == Histogram(domain=EMOJI)
+
+
+def _config(spec: AnalyticsRound) -> RoundConfig:
     return RoundConfig.create(
-        4, 5, 8, degree=3, context_digest=round_digest(query), rng=DeterministicRandom(1)
+        4, 5, spec.bits, degree=3, context_digest=round_digest(spec), rng=DeterministicRandom(1)
     )
 
 
-def test_client_refuses_a_different_query() -> None:
-    mine = Histogram(domain=EMOJI, max_contributions=1)
-    shown = Histogram(domain=EMOJI, max_contributions=50)  # a weaker cap: more leakage
+@pytest.mark.parametrize(
+    "shown",
+    [
+        # a weaker cap: more leakage per client
+        AnalyticsRound(Histogram(domain=EMOJI, max_contributions=50)),
+        # a lower release threshold
+        AnalyticsRound(Histogram(domain=EMOJI), min_clients=2),
+        # a weaker privacy target
+        AnalyticsRound(Histogram(domain=EMOJI), dp=DistributedDP(epsilon=50.0)),
+    ],
+    ids=["cap", "threshold", "epsilon"],
+)
+def test_client_refuses_a_different_round(shown: AnalyticsRound) -> None:
+    mine = AnalyticsRound(Histogram(domain=EMOJI), dp=DistributedDP(epsilon=1.0))
     client = Contributor(mine, DeterministicRandom(2))
     client.check(mine)
     client.check(_config(mine))
-    assert client.vector(["fire"], _config(mine), bits=8).tolist() == [0, 0, 1, 0, 0]
+    assert client.vector(["fire"], _config(mine)).shape == (5,)
     for other in (shown, _config(shown)):
         with pytest.raises(QueryMismatchError) as info:
-            client.vector(["fire"], other, bits=8)
+            client.vector(["fire"], other)
         assert info.value.expected == mine.digest().hex()
         assert info.value.shown == shown.digest().hex()
         assert "fire" not in str(info.value)
 
 
+def test_contributor_vector_without_dp_is_the_capped_counts() -> None:
+    query = Histogram(domain=EMOJI, max_contributions=2, max_per_item=1)
+    spec = AnalyticsRound(query, max_clients=100)
+    client = Contributor(spec, DeterministicRandom(2))
+    assert client.vector(["fire", "fire", "cry", "x"], spec).tolist() == [0, 0, 1, 1, 0]
+
+
 def test_protocol_session_of_a_different_query_aborts_before_sending_keys() -> None:
-    mine, shown = Histogram(domain=EMOJI), Histogram(domain=[*EMOJI[:4], "new"])
+    mine = AnalyticsRound(Histogram(domain=EMOJI))
+    shown = AnalyticsRound(Histogram(domain=[*EMOJI[:4], "new"]))
     config = _config(shown)
     graph = NeighbourGraph(config.graph_seed, range(1, 5), config.degree)
     session = ClientSession(

@@ -7,11 +7,18 @@ distributed DP.
     result.counts, result.stddev, result.intervals, result.epsilon
 
 A query is a value both sides share (``to_json``/``Query.from_json``, ``digest``); a client
-(:class:`Contributor`) refuses to contribute to a query other than the one it was configured
-with (:class:`~secagg.errors.QueryMismatchError`).
+(:class:`Contributor`) refuses to contribute to a round whose :class:`AnalyticsRound` (query,
+release threshold, DP target) differs from the one it was configured with
+(:class:`~secagg.errors.QueryMismatchError`).
 """
 
-from secagg.analytics.binding import Contributor, round_digest
+from secagg.analytics.binding import (
+    DEFAULT_MAX_CLIENTS,
+    DEFAULT_MIN_CLIENTS,
+    AnalyticsRound,
+    Contributor,
+    round_digest,
+)
 from secagg.analytics.caps import cap_counts
 from secagg.analytics.histogram import GroupBy, Histogram
 from secagg.analytics.numeric import Count, Mean, Quantiles, Sum
@@ -24,14 +31,17 @@ from secagg.analytics.privacy import (
     skellam_epsilon,
 )
 from secagg.analytics.query import Label, Query
+from secagg.analytics.release import release, withheld
 from secagg.analytics.result import AnalyticsResult
-from secagg.analytics.run import DEFAULT_MIN_CLIENTS, run
+from secagg.analytics.run import run
 from secagg.analytics.sketch import CountSketch
 
 __all__ = [
     "DEFAULT_DELTA",
+    "DEFAULT_MAX_CLIENTS",
     "DEFAULT_MIN_CLIENTS",
     "AnalyticsResult",
+    "AnalyticsRound",
     "Contributor",
     "Count",
     "CountSketch",
@@ -47,7 +57,9 @@ __all__ = [
     "calibrate_variance",
     "cap_counts",
     "plan_noise",
+    "release",
     "round_digest",
     "run",
     "skellam_epsilon",
+    "withheld",
 ]

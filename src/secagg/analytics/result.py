@@ -21,7 +21,8 @@ class AnalyticsResult:
 
     When ``released`` is False, ``reason`` (an :class:`~secagg.reasons.AbortReason` value) and
     ``detail`` say why, and ``counts``/``answer``/``stddev``/``intervals`` are empty.
-    ``included``/``dropped`` are 0-based client indices as in :func:`secagg.simulate`.
+    ``included``/``dropped`` are 0-based client indices as in :func:`secagg.simulate` (client
+    names over the network).
     ``epsilon``/``delta`` are the guarantee of the release (None without DP); ``stddev`` is the
     noise standard deviation actually in each count, ``intervals`` the ``confidence`` intervals.
     ``round_context_digest`` is what the round config bound (the query's digest), None when no
@@ -30,8 +31,8 @@ class AnalyticsResult:
 
     query: Query
     released: bool
-    included: list[int]
-    dropped: dict[int, tuple[str, str]]
+    included: list[Any]
+    dropped: dict[Any, Any]
     min_clients: int
     counts: dict[Label, float] = field(default_factory=dict)
     answer: dict[str, float] = field(default_factory=dict)

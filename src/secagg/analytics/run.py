@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from secagg.analytics.binding import Contributor, round_digest
-from secagg.analytics.privacy import DistributedDP, plan_noise
-from secagg.analytics.query import Label, Query, check_positive_int
+from secagg.analytics.binding import (
+    DEFAULT_MIN_CLIENTS,
+    AnalyticsRound,
+    Contributor,
+    round_digest,
+)
+from secagg.analytics.privacy import DistributedDP
+from secagg.analytics.query import Query, check_positive_int
+from secagg.analytics.release import release, withheld
 from secagg.analytics.result import AnalyticsResult
 from secagg.crypto.entropy import DeterministicRandom, RandomSource, SystemRandom
-from secagg.encoding.ring import decode_window, to_ring, word_dtype
+from secagg.encoding.ring import to_ring, word_dtype
 from secagg.errors import ConfigError, RoundAbortedError
 from secagg.protocol.config import Mode
 from secagg.protocol.messages import Round
 from secagg.reasons import AbortReason
 from secagg.simulation import simulate
 
-__all__ = ["DEFAULT_MIN_CLIENTS", "run"]
-
-#: Default release threshold: no answer from fewer contributing clients.
-DEFAULT_MIN_CLIENTS = 10
+__all__ = ["run"]
 
 
 def run(
@@ -47,8 +49,9 @@ def run(
     Each client encodes its values (contributions capped by the query), adds its share of the
     DP noise when ``dp`` is given (sized so that ``min_clients`` contributors already carry the
     promised noise; see :mod:`secagg.analytics.privacy`), and the round sums the vectors with
-    the query's digest bound into the round config. The answer is released only when at least
-    ``min_clients`` clients were included; otherwise the result says why and has no numbers.
+    the round's spec (query, ``min_clients``, ``dp``) bound into the round config. The answer
+    is released only when at least ``min_clients`` clients were included; otherwise the result
+    says why and has no numbers.
 
     ``devices_per_client`` > 1 (simulation only) lets one protocol client carry the summed
     vectors of that many consecutive devices, each still capped and noised on its own: the
@@ -62,41 +65,31 @@ def run(
     n = len(devices)
     floor = check_positive_int("min_clients", min_clients)
     batch = check_positive_int("devices_per_client", devices_per_client)
-    rng: RandomSource = SystemRandom() if seed is None else DeterministicRandom(seed).fork("query")
-    plan = None if dp is None else plan_noise(dp, query.l1_sensitivity, query.l2_sensitivity, floor)
-    headroom = 0 if plan is None or dp is None else plan.headroom(n, dp.wrap_log2)
-    base: dict[str, Any] = {
-        "query": query,
-        "min_clients": floor,
-        "devices_per_client": batch,
-        "epsilon": None if dp is None else dp.epsilon,
-        "delta": None if dp is None else dp.delta,
-        "confidence": None if dp is None else dp.confidence,
-    }
+    spec = AnalyticsRound(query, min_clients=floor, dp=dp, max_clients=max(n, floor))
     parties = [range(start, min(start + batch, n)) for start in range(0, n, batch)]
     if n < floor or len(parties) < 2:
-        return AnalyticsResult(
-            released=False,
-            included=[],
-            dropped={},
-            reason=AbortReason.TOO_FEW_CONTRIBUTORS,
-            detail=f"{n} clients were asked; the release needs at least {floor} (and the "
-            "protocol at least 2 parties)",
-            **base,
+        result = withheld(
+            spec,
+            [],
+            {},
+            AbortReason.TOO_FEW_CONTRIBUTORS,
+            f"{n} clients were asked; the release needs at least {floor} (and the protocol "
+            "at least 2 parties)",
         )
-    bits = query.bits(n, headroom)
-    contributor = Contributor(query, rng)
-    noise = None if plan is None else plan.per_client
-    rows = np.empty((len(parties), query.dim), dtype=word_dtype(bits))
+        result.devices_per_client = batch
+        return result
+    rng: RandomSource = SystemRandom() if seed is None else DeterministicRandom(seed).fork("query")
+    contributor = Contributor(spec, rng)
+    rows = np.empty((len(parties), query.dim), dtype=word_dtype(spec.bits))
     for p, members in enumerate(parties):
         acc = np.zeros(query.dim, dtype=np.int64)
         for i in members:
-            acc += contributor.raw(devices[i], noise=noise)
-        rows[p] = to_ring(acc, bits)
+            acc += contributor.raw(devices[i])
+        rows[p] = to_ring(acc, spec.bits)
     try:
         sim = simulate(
             rows,
-            bits=bits,
+            bits=spec.bits,
             dropout=dropout,
             dropout_round=dropout_round,
             seed=seed,
@@ -105,51 +98,16 @@ def run(
             threshold=threshold,
             workers=workers,
             progress=progress,
-            context_digest=round_digest(query),
+            context_digest=round_digest(spec),
         )
     except RoundAbortedError as exc:
-        return AnalyticsResult(
-            released=False,
-            included=[],
-            dropped={},
-            reason=exc.reason,
-            detail=f"the secure round ended without a sum: {exc.detail}",
-            bits=bits,
-            **base,
+        result = withheld(
+            spec, [], {}, exc.reason, f"the secure round ended without a sum: {exc.detail}"
         )
-    base["round_context_digest"] = sim.config.context_digest
-    included = [i for p in sim.included for i in parties[p]]
-    dropped = {i: where for p, where in sim.dropped.items() for i in parties[p]}
-    if len(included) < floor:
-        return AnalyticsResult(
-            released=False,
-            included=included,
-            dropped=dropped,
-            reason=AbortReason.TOO_FEW_CONTRIBUTORS,
-            detail=f"only {len(included)} clients contributed; the release needs {floor}",
-            bits=bits,
-            **base,
-        )
-    totals = decode_window(
-        np.asarray(sim.total, dtype=np.uint64), bits, low=query.window_low(n, headroom), shift=0
-    )
-    counts = query.decode(totals)
-    variance = 0.0 if plan is None else plan.variance(len(included))
-    stddev: dict[Label, float] = {}
-    intervals: dict[Label, tuple[float, float]] = {}
-    if dp is not None:
-        for label, scale in zip(query.labels, query.scales(), strict=True):
-            sd = math.sqrt(variance) * scale
-            stddev[label] = sd
-            intervals[label] = (counts[label] - dp.z * sd, counts[label] + dp.z * sd)
-    return AnalyticsResult(
-        released=True,
-        included=included,
-        dropped=dropped,
-        counts=counts,
-        answer=query.answer(counts, totals, variance),
-        stddev=stddev,
-        intervals=intervals,
-        bits=bits,
-        **base,
-    )
+    else:
+        included = [i for p in sim.included for i in parties[p]]
+        dropped = {i: where for p, where in sim.dropped.items() for i in parties[p]}
+        result = release(spec, sim.total, included, dropped)
+        result.round_context_digest = sim.config.context_digest
+    result.devices_per_client = batch
+    return result
