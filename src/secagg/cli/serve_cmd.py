@@ -13,6 +13,8 @@ import click
 import grpc
 import numpy as np
 
+from secagg.analytics import AnalyticsResult, AnalyticsRound, release, withheld
+from secagg.cli.analytics_io import analytics_options, load_spec, show_result, write_result
 from secagg.cli.console import err_console
 from secagg.cli.options import round_options
 from secagg.identity_registry import load_registry
@@ -130,6 +132,7 @@ __all__ = ["serve_command"]
     default=None,
     help="PEM private key of the server.",
 )
+@analytics_options
 def serve_command(
     address: str,
     clients: int,
@@ -153,11 +156,17 @@ def serve_command(
     insecure: bool,
     tls_cert: Path | None,
     tls_key: Path | None,
+    query_path: Path | None,
+    epsilon: float | None,
+    delta: float,
+    min_contributors: int | None,
 ) -> None:
     """Run aggregation rounds for clients connecting over gRPC.
 
     Writes OUTPUT/sum.npy (the last sum) and OUTPUT/report.json; exits 0 when every round
-    produced a sum, 1 with the abort reason otherwise.
+    produced a sum, 1 with the abort reason otherwise. With --query the round answers that
+    analytics query (its bit width and length come from the query): OUTPUT/analytics.json,
+    OUTPUT/analytics.csv and a printed table, and no sum at all below --min-contributors.
     """
     if insecure and (tls_cert or tls_key):
         raise click.UsageError("--insecure excludes --tls-cert/--tls-key")
@@ -170,6 +179,13 @@ def serve_command(
         raise click.UsageError("--registry goes with --mode malicious, and it needs one")
     if min_clients is not None and min_clients > clients:
         raise click.UsageError("--min-clients cannot exceed --clients")
+    spec = load_spec(query_path, epsilon, delta, min_contributors)
+    if spec is not None:
+        bits, dim = spec.bits, spec.query.dim
+        if rounds != 1:
+            raise click.UsageError("--query answers one round: drop --rounds")
+        if clients > spec.max_clients:
+            raise click.UsageError(f"the query's round allows at most {spec.max_clients} clients")
     options = ServerOptions(
         clients=clients,
         bits=bits,
@@ -188,11 +204,18 @@ def serve_command(
         chunk_bytes=min(chunk_bytes, max_message_bytes - 1024),
         max_dim=max_dim,
         registry=None if registry_path is None else load_registry(registry_path),
+        context_digest=None if spec is None else spec.digest(),
     )
     output.mkdir(parents=True, exist_ok=True)
     started = time.time()
     reports = asyncio.run(_serve(options, address, credentials))
-    _write(output, reports, started, options)
+    answer = None if spec is None else _answer(spec, reports[-1])
+    _write(output, reports, started, options, keep_sum=answer is None or answer.released)
+    if answer is not None:
+        write_result(output, answer)
+        show_result(answer)
+        if not answer.released:
+            raise click.ClickException(f"nothing released ({answer.reason}): {answer.detail}")
     failed = [r for r in reports if r.status != "complete"]
     if failed:
         first = failed[0]
@@ -229,12 +252,28 @@ async def _run(server: AggregationServer) -> list[RoundReport]:
     return await server.run()
 
 
+def _answer(spec: AnalyticsRound, report: RoundReport) -> AnalyticsResult:
+    """The released answer of an analytics round, or why there is none."""
+    if report.total is None:
+        reason = report.abort_reason or "aborted"
+        return withheld(spec, [], dict(report.dropped), reason, report.abort_detail)
+    return release(spec, report.total, list(report.included), dict(report.dropped))
+
+
 def _write(
-    output: Path, reports: list[RoundReport], started: float, options: ServerOptions
+    output: Path,
+    reports: list[RoundReport],
+    started: float,
+    options: ServerOptions,
+    *,
+    keep_sum: bool = True,
 ) -> None:
+    """report.json, and the sums (not when an analytics release was withheld)."""
     last = next((r for r in reversed(reports) if r.total is not None), None)
+    if not keep_sum:
+        last = None
     for r in reports:
-        if r.total is not None and len(reports) > 1:
+        if keep_sum and r.total is not None and len(reports) > 1:
             np.save(output / f"sum-round-{r.round}.npy", r.total)
     if last is not None and last.total is not None:
         np.save(output / "sum.npy", last.total)

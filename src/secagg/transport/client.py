@@ -37,6 +37,7 @@ from secagg.protocol.messages import (
     Round,
     UnmaskResponse,
 )
+from secagg.reasons import AbortReason
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.codec import (
     DEFAULT_CHUNK_BYTES,
@@ -116,6 +117,9 @@ class Client:
     ``timeout`` bounds each wait for the server, in seconds. ``progress`` gets plain status
     lines (never secrets). ``stall_at`` is a testing hook: the client stops answering (but
     keeps its connection open) when it would send its message for that round.
+    ``expected_context_digest``: the digest this client computed of what the round is about
+    (e.g. an analytics query's spec); a round config with another one is refused before any
+    key is sent (reason ``context-mismatch``).
     """
 
     def __init__(
@@ -132,6 +136,7 @@ class Client:
         stall_at: Round | None = None,
         identity: SigningKey | None = None,
         registry: IdentityRegistryFile | None = None,
+        expected_context_digest: bytes | None = None,
     ) -> None:
         if not server or ":" not in server:
             raise ConfigError(f"server must be HOST:PORT, got {server!r}")
@@ -147,6 +152,7 @@ class Client:
         self._stall_at = stall_at
         self._identity = identity
         self._registry = registry
+        self._expected_context = expected_context_digest
         self._sent = 0
         self._received = 0
 
@@ -314,8 +320,26 @@ class Client:
             f"joined as client {welcome.index} of {config.num_clients} "
             f"(D={config.dim}, b={config.bits}, k={config.degree}, t={config.threshold})"
         )
+        if self._expected_context is not None and config.context_digest != self._expected_context:
+            # Refuse before the input is even checked against the round: nothing is sent but
+            # the refusal.
+            detail = "the round config's context digest differs from the one this client computed"
+            abort = pb.Abort(
+                session_id=config.session_id,
+                sender=welcome.index,
+                reason=AbortReason.CONTEXT_MISMATCH.value,
+                detail=detail,
+            )
+            await self._write(call, pb.ClientFrame(abort=abort))
+            raise _Failed(AbortReason.CONTEXT_MISMATCH.value, detail)
         try:
-            session = ClientSession(config, welcome.index, data, **self._malicious(welcome, config))
+            session = ClientSession(
+                config,
+                welcome.index,
+                data,
+                expected_context_digest=self._expected_context,
+                **self._malicious(welcome, config),
+            )
         except ConfigError as exc:
             await self._write(
                 call,

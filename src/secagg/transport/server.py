@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from secagg.errors import ConfigError, RoundAbortedError
 from secagg.identity_registry import IdentityRegistryFile
-from secagg.protocol.config import PROTOCOL_VERSION, Mode, RoundConfig
+from secagg.protocol.config import DIGEST_BYTES, PROTOCOL_VERSION, Mode, RoundConfig
 from secagg.protocol.messages import (
     SERVER_SENDER,
     Abort,
@@ -87,6 +87,7 @@ class ServerOptions:
     assembly_budget_bytes: int = 128 * 1024 * 1024  # vectors being assembled at once (min 2)
     upload_idle_timeout: float = 10.0  # longest pause between two chunks of one masked input
     registry: IdentityRegistryFile | None = None  # malicious mode: who may join, by name
+    context_digest: bytes | None = None  # bound into each round's config (e.g. a query's spec)
 
     def __post_init__(self) -> None:
         if self.clients < 2:
@@ -478,6 +479,7 @@ class AggregationServer:
                 dropout_rate=opts.dropout_rate,
                 corrupt_rate=opts.corrupt_rate,
                 allow_unsafe=opts.allow_unsafe,
+                context_digest=opts.context_digest or bytes(DIGEST_BYTES),
             )
             registry = None
             if opts.registry is not None:
