@@ -17,6 +17,8 @@ from secagg.analytics import (
     DistributedDP,
     GroupBy,
     Histogram,
+    Mean,
+    Quantiles,
     round_digest,
     run,
 )
@@ -190,3 +192,27 @@ def test_protocol_session_of_a_different_query_aborts_before_sending_keys() -> N
     )
     reply = session.start()
     assert getattr(reply, "reason", None) == AbortReason.CONTEXT_MISMATCH
+
+
+def test_numeric_queries_are_exact_without_dp() -> None:
+    values = [[0.5 * (i % 7), 9.5, 3.0] for i in range(12)]  # multiples of the step: no rounding
+    dropout = {4: "share-keys"}
+    mean = run(Mean(bounds=(0, 10), max_contributions=2, step=0.5), values, dropout=dropout, seed=1)
+    included = [values[i][:2] for i in mean.included]
+    assert 4 not in mean.included
+    assert mean.counts == {"sum": sum(map(sum, included)), "count": 2.0 * len(included)}
+    assert mean.answer["mean"] == pytest.approx(sum(map(sum, included)) / (2 * len(included)))
+    count = run(Count(max_contributions=3), values, seed=2)
+    assert count.counts == {"count": 3.0 * 12}
+    quant = run(Quantiles(bounds=(0, 10), buckets=5, max_contributions=1), values, seed=3)
+    firsts = [v[0] for v in values]
+    assert list(quant.counts.values()) == [
+        float(sum(2 * b <= x < 2 * b + 2 for x in firsts)) for b in range(5)
+    ]
+
+
+def test_public_names_exist() -> None:
+    import secagg.analytics as analytics
+
+    for name in analytics.__all__:
+        assert hasattr(analytics, name), name
