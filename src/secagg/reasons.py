@@ -52,4 +52,3 @@ class AbortReason(StrEnum):
     DECRYPTION_FAILED = "decryption-failed"
     SERVER_ABORTED = "server-aborted"
     TOO_FEW_CONTRIBUTORS = "too-few-contributors"
-    QUERY_MISMATCH = "query-mismatch"

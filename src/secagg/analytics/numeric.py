@@ -138,7 +138,12 @@ class Sum(Query):
 
 
 class Mean(Sum):
-    """The mean of bounded numbers: a :class:`Sum` and a count in one vector (answer "mean")."""
+    """The mean of bounded numbers: a :class:`Sum` and a count in one vector (answer "mean").
+
+    With DP both coordinates get the noise the L2 sensitivity of the pair needs, in units of
+    ``step`` for the sum and of 1 for the count: a coarser step (fewer levels) trades
+    resolution for a less noisy count.
+    """
 
     type_name = "mean"
     dim = 2
