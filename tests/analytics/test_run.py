@@ -144,6 +144,7 @@ def _config(spec: AnalyticsRound) -> RoundConfig:
     )
 
 
+@pytest.mark.adversarial
 @pytest.mark.parametrize(
     "shown",
     [
@@ -177,6 +178,7 @@ def test_contributor_vector_without_dp_is_the_capped_counts() -> None:
     assert client.vector(["fire", "fire", "cry", "x"], spec).tolist() == [0, 0, 1, 1, 0]
 
 
+@pytest.mark.adversarial
 def test_protocol_session_of_a_different_query_aborts_before_sending_keys() -> None:
     mine = AnalyticsRound(Histogram(domain=EMOJI))
     shown = AnalyticsRound(Histogram(domain=[*EMOJI[:4], "new"]))

@@ -115,6 +115,7 @@ def test_below_min_contributors_nothing_is_released(procs: Procs) -> None:
     assert "nothing released" in procs.log("server")
 
 
+@pytest.mark.adversarial
 def test_client_with_another_query_refuses_and_dp_answer_has_intervals(procs: Procs) -> None:
     port = free_port()
     query = _query_file(procs.tmp)
