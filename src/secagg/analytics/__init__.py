@@ -22,6 +22,7 @@ from secagg.analytics.binding import (
 from secagg.analytics.caps import cap_counts
 from secagg.analytics.histogram import GroupBy, Histogram
 from secagg.analytics.numeric import Count, Mean, Quantiles, Sum
+from secagg.analytics.prefix import HeavyHitters, discover_heavy_hitters
 from secagg.analytics.privacy import (
     DEFAULT_DELTA,
     DistributedDP,
@@ -47,6 +48,7 @@ __all__ = [
     "CountSketch",
     "DistributedDP",
     "GroupBy",
+    "HeavyHitters",
     "Histogram",
     "Label",
     "Mean",
@@ -56,6 +58,7 @@ __all__ = [
     "Sum",
     "calibrate_variance",
     "cap_counts",
+    "discover_heavy_hitters",
     "plan_noise",
     "release",
     "round_digest",
