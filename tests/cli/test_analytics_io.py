@@ -45,6 +45,8 @@ def test_values_files(tmp_path: Path) -> None:
     hist = AnalyticsRound(Histogram(domain=["a", "b"]))
     assert read_values(_write(tmp_path, "v.txt", "a\n\n b \nzz\n"), hist) == ["a", "b", "zz"]
     assert read_values(_write(tmp_path, "v.json", '["a", 3]'), hist) == ["a", 3]
+    mixed = AnalyticsRound(Histogram(domain=["7", 8, "x"]))
+    assert read_values(_write(tmp_path, "i.txt", "7\n8\nx\n9\n"), mixed) == ["7", 8, "x", 9]
     mean = AnalyticsRound(Mean(bounds=(0, 1)))
     assert read_values(_write(tmp_path, "m.txt", "0.5\n1\n"), mean) == [0.5, 1.0]
     with pytest.raises(ConfigError, match="number"):

@@ -22,6 +22,7 @@ from secagg.analytics import (
     AnalyticsRound,
     DistributedDP,
     GroupBy,
+    Histogram,
     Mean,
     Quantiles,
     Sum,
@@ -124,7 +125,19 @@ def read_values(path: Path, spec: AnalyticsRound) -> list[Any]:
     if isinstance(query, GroupBy):
         sep = "\t" if any("\t" in line for line in lines) else ","
         return [tuple(field.strip() for field in line.split(sep)) for line in lines]
+    if isinstance(query, Histogram):
+        # A line names a domain item; "7" is the integer item 7 when the domain has no "7".
+        domain = set(query.domain)
+        return [line if line in domain or not _is_int(line) else int(line) for line in lines]
     return lines
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _label(label: Any) -> str:
