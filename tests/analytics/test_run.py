@@ -218,3 +218,9 @@ def test_public_names_exist() -> None:
 
     for name in analytics.__all__:
         assert hasattr(analytics, name), name
+
+
+def test_no_round_no_digest() -> None:
+    result = run(Count(), [["x"]] * 3, seed=1)
+    assert result.round_context_digest is None
+    assert result.bits is not None

@@ -77,6 +77,7 @@ def release(
         stddev=stddev,
         intervals=intervals,
         bits=spec.bits,
+        round_context_digest=spec.digest(),
         **_account(spec),
     )
 
@@ -87,5 +88,4 @@ def _account(spec: AnalyticsRound) -> dict[str, Any]:
         "epsilon": None if dp is None else dp.epsilon,
         "delta": None if dp is None else dp.delta,
         "confidence": None if dp is None else dp.confidence,
-        "round_context_digest": spec.digest(),
     }

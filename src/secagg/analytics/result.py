@@ -25,8 +25,8 @@ class AnalyticsResult:
     names over the network).
     ``epsilon``/``delta`` are the guarantee of the release (None without DP); ``stddev`` is the
     noise standard deviation actually in each count, ``intervals`` the ``confidence`` intervals.
-    ``round_context_digest`` is what the round config bound (the query's digest), None when no
-    round ran.
+    ``round_context_digest`` is what the round config bound (the analytics-round spec's
+    digest), None when no round ran.
     """
 
     query: Query

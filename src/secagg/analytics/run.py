@@ -104,6 +104,7 @@ def run(
         result = withheld(
             spec, [], {}, exc.reason, f"the secure round ended without a sum: {exc.detail}"
         )
+        result.round_context_digest = round_digest(spec)
     else:
         included = [i for p in sim.included for i in parties[p]]
         dropped = {i: where for p, where in sim.dropped.items() for i in parties[p]}
