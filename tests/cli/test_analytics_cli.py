@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from secagg.analytics import Histogram
+from secagg.analytics import AnalyticsRound, DistributedDP, Histogram
 from tests.transport.helpers import SECAGG, Procs, cleanup, free_port, wait_all
 
 FAST = ("--insecure", "--join-timeout", "30", "--phase-timeout", "20")
@@ -148,6 +148,8 @@ def test_client_with_another_query_refuses_and_dp_answer_has_intervals(procs: Pr
     assert result["released"] is True
     assert result["epsilon"] == 2.0
     assert result["query_digest"] == QUERY.digest().hex()
+    spec = AnalyticsRound(QUERY, min_clients=3, dp=DistributedDP(epsilon=2.0))
+    assert result["round_digest"] == spec.digest().hex()
     truth = {"smile": 0, "heart": 0, "fire": 3, "cry": 3}
     for row in result["counts"]:
         low, high = row["interval"]

@@ -61,6 +61,9 @@ class AnalyticsResult:
         return {
             "query": self.query.to_dict(),
             "query_digest": self.query.digest().hex(),
+            "round_digest": (
+                None if self.round_context_digest is None else self.round_context_digest.hex()
+            ),
             "released": self.released,
             "reason": self.reason,
             "detail": self.detail,
