@@ -1,5 +1,6 @@
 # The two commands: `make demo` and `make test`. Both create .venv on first use.
-# The torch extra is pinned to the CPU build (torch==2.13.0) so the PyTorch example runs in tests.
+# The torch extra is pinned to the CPU build (torch==2.13.0) so the PyTorch example runs in tests;
+# the plot extra (matplotlib) lets the emoji example draw its chart in tests.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,torch]'
+	$(PY) -m pip install --quiet -e '.[test,torch,plot]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -187,6 +187,7 @@ def _run_round(
     corrupt_rate: float = 0.05,
     progress: Callable[[str, int], None] | None = None,
     workers: int = 1,
+    context_digest: bytes | None = None,
 ) -> SimulationResult:
     """Run one round over ``inputs`` (n vectors of D integers mod 2^bits); see :func:`simulate`.
 
@@ -215,6 +216,8 @@ def _run_round(
         "allow_unsafe": allow_unsafe,
         "rng": rng,
     }
+    if context_digest is not None:
+        create["context_digest"] = context_digest
     try:
         config = RoundConfig.create(
             n, dim, bits, degree=degree, dropout_rate=min(max(rate_hint, 0.01), 0.5), **create
@@ -395,6 +398,7 @@ def simulate(
     max_weight: float | None = None,
     report_clipping: bool = False,
     dp: DPConfig | None = None,
+    context_digest: bytes | None = None,
 ) -> SimulationResult:
     """Run one secure-aggregation round in-process, with real cryptography and dropouts.
 
@@ -413,7 +417,8 @@ def simulate(
     ``threshold`` default to the parameter finder's choice for n and the dropout rate.
     ``seed`` makes keys, graph, rounding and dropouts reproducible (never in production).
     ``progress(round_name, clients)`` is called as each round starts. ``workers`` > 1 spreads
-    the server's mask removal over that many processes.
+    the server's mask removal over that many processes. ``context_digest`` (32 bytes) is bound
+    into the round config, hence into every key derivation and signature.
 
     Raises :class:`RoundAbortedError` when too few clients survive; never returns a partial sum.
     """
@@ -430,6 +435,7 @@ def simulate(
         "corrupt_rate": corrupt_rate,
         "progress": progress,
         "workers": workers,
+        "context_digest": context_digest,
     }
     if clip is None:
         if weights is not None or dp is not None or report_clipping:
