@@ -29,6 +29,7 @@ class DropReason(StrEnum):
     NOT_SELECTED = "not-selected"
     TRANSPORT = "transport-error"
     OVERSIZED = "oversized-message"
+    BAD_REVEAL = "bad-reveal"
 
 
 class AbortReason(StrEnum):
@@ -51,3 +52,6 @@ class AbortReason(StrEnum):
     CONTEXT_MISMATCH = "context-mismatch"
     DECRYPTION_FAILED = "decryption-failed"
     SERVER_ABORTED = "server-aborted"
+    MISSING_REVEAL = "missing-reveal"
+    BAD_REVEAL = "bad-reveal"
+    REPEATED_SESSION = "repeated-session"

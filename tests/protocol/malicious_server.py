@@ -4,7 +4,8 @@ The server keeps an honest :class:`ServerSession` inside for the rounds it does 
 the honest parts of a round are exactly the library's behaviour), and gives tests full control
 over what each client receives:
 
-- :meth:`MaliciousServer.start` runs round 0 on every client;
+- :meth:`MaliciousServer.start` runs round 0 on every client: keys with seed commitments,
+  the list of commitments, the nonce reveals (the graph exists only after them);
 - :meth:`MaliciousServer.honest_outbox` feeds the last replies to the inner server and returns
   what an honest server would send next;
 - :meth:`MaliciousServer.send` delivers any messages (forged, replayed, per-client different)
@@ -32,9 +33,12 @@ from secagg.protocol.config import RoundConfig
 from secagg.protocol.identity import MappingRegistry
 from secagg.protocol.messages import (
     Abort,
+    AdvertiseKeys,
     ClientMessage,
+    CommitmentsBroadcast,
     ConsistencySignature,
     MaskedInput,
+    RevealNonce,
     Round,
     ServerMessage,
     SharesDelivery,
@@ -137,7 +141,6 @@ class MaliciousServer:
         )
         # The server's own identity: not in the registry, used for forgeries and Sybils.
         self.own_identity = SigningKey.generate(self.rng.fork("server-identity"))
-        self.graph = NeighbourGraph(self.config.graph_seed, range(1, n + 1), self.config.degree)
         digests = dict(client_digests or {})
         per_client = dict(configs or {})
         self.clients: dict[int, ClientSession] = {}
@@ -150,12 +153,12 @@ class MaliciousServer:
                 i,
                 self.inputs[i - 1],
                 rng=self.rng.fork(f"c{i}"),
-                graph=self.graph if cfg is self.config else None,
                 identity=self.identities[i],
                 registry=self.registry,
                 expected_context_digest=digests.get(i),
             )
-        self.server = ServerSession(self.config, graph=self.graph, registry=self.registry)
+        self.server = ServerSession(self.config, registry=self.registry)
+        self.advertised: Replies = {}  # round 0's AdvertiseKeys replies
         self.received: list[tuple[Round, int, ClientMessage]] = []
         self.sent: list[tuple[Round, int, ServerMessage]] = []
         self.replies: dict[Round, Replies] = {}
@@ -167,15 +170,51 @@ class MaliciousServer:
     def threshold(self) -> int:
         return self.config.threshold
 
+    @property
+    def graph(self) -> NeighbourGraph:
+        """The graph the inner honest server derived from the reveals (after :meth:`start`)."""
+        return self.server.graph
+
     def start(self, only: Iterable[int] | None = None) -> Replies:
-        """Round 0: every (or each given) client advertises its keys."""
+        """Round 0: every (or each given) client advertises its keys and seed commitment, gets
+        the list of commitments and reveals its nonce; returns the reveals (feed them to
+        :meth:`honest_outbox` for the key broadcast). The advertisements are in
+        :attr:`advertised`.
+
+        Clients of the main config get the inner honest server's commitment list; a client
+        given another config (``configs=``), or every client when the inner server aborted,
+        gets the commitments of every advertiser, under its own session id.
+        """
         wanted = set(self.clients) if only is None else set(only)
-        replies: Replies = {}
+        advertised: Replies = {}
         for i, client in self.clients.items():
             if i in wanted:
-                replies[i] = client.start()
-        self._record(Round.ADVERTISE_KEYS, replies)
-        return replies
+                advertised[i] = client.start()
+        self._record(Round.ADVERTISE_KEYS, advertised)
+        self.advertised = advertised
+        outbox = self.honest_outbox(advertised)
+        everyone = {
+            u: msg.keys.commitment
+            for u, msg in advertised.items()
+            if isinstance(msg, AdvertiseKeys)
+        }
+        inner_aborted = self.server.phase is ServerPhase.ABORTED
+        for u, msg in advertised.items():
+            if isinstance(msg, AdvertiseKeys) and (
+                inner_aborted or self.clients[u].config is not self.config
+            ):
+                outbox[u] = CommitmentsBroadcast(msg.session_id, everyone)
+        return self.send(Round.ADVERTISE_KEYS, outbox)
+
+    def nonces_for(self, u: int) -> dict[int, bytes]:
+        """The reveals of every client on the commitment list client ``u`` was sent."""
+        listed: set[int] = set()
+        for _round, to, msg in self.sent:
+            if to == u and isinstance(msg, CommitmentsBroadcast):
+                listed = set(msg.commitments)
+        return {
+            v: m.nonce for _r, v, m in self.received if isinstance(m, RevealNonce) and v in listed
+        }
 
     def honest_outbox(self, replies: Replies) -> Outbox:
         """Feed ``replies`` to the inner honest server and return what it would send next."""

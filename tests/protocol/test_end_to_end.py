@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from secagg.errors import RoundAbortedError
 from secagg.protocol.messages import Round, RoundComplete
 from secagg.protocol.server.state import ServerPhase
-from secagg.reasons import AbortReason
+from secagg.reasons import AbortReason, DropReason
 from tests.protocol.conftest import make_harness
 
 BITS = [8, 16, 32, 48, 64]
@@ -65,10 +65,16 @@ def test_random_dropouts_exact_sum_or_clean_abort(
             _ = h.server.result
         return
     result = h.server.result
-    # Included are exactly those that sent their masked input.
-    assert set(result.included) == {
-        i for i in range(1, n + 1) if stops.get(i, Round.UNMASKING + 1) > Round.MASKED_INPUT
+    # Included are exactly those that sent their masked input, less any the server left out
+    # because too few of their neighbours took part (not-selected).
+    not_selected = {
+        i for i, (_r, reason, _d) in h.server.dropped().items() if reason is DropReason.NOT_SELECTED
     }
+    assert (
+        set(result.included)
+        == {i for i in range(1, n + 1) if stops.get(i, Round.UNMASKING + 1) > Round.MASKED_INPUT}
+        - not_selected
+    )
     np.testing.assert_array_equal(result.total.astype(np.uint64), h.plain_sum(result.included))
 
 
