@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,9 +36,11 @@ from secagg.protocol.messages import (
     ConsistencySignature,
     EncryptedShares,
     MaskedInput,
+    RevealNonce,
     Round,
     UnmaskResponse,
 )
+from secagg.reasons import AbortReason
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.codec import (
     DEFAULT_CHUNK_BYTES,
@@ -52,11 +56,32 @@ __all__ = ["Client", "Outcome", "channel_credentials"]
 
 _ROUND_OF: dict[type, Round] = {
     AdvertiseKeys: Round.ADVERTISE_KEYS,
+    RevealNonce: Round.ADVERTISE_KEYS,
     EncryptedShares: Round.SHARE_KEYS,
     MaskedInput: Round.MASKED_INPUT,
     ConsistencySignature: Round.CONSISTENCY_CHECK,
     UnmaskResponse: Round.UNMASKING,
 }
+
+
+# Sessions this process took part in, per client name: a client never joins one session id
+# twice. Bounded (oldest forgotten first); the protocol's own binding of every signature to
+# the session's fresh nonces and keys is what makes a replay useless, this is a second check.
+SESSION_MEMORY = 4096
+_joined: OrderedDict[tuple[str, bytes], None] = OrderedDict()
+_joined_lock = threading.Lock()
+
+
+def _first_time(name: str, session_id: bytes) -> bool:
+    """Record that ``name`` joins ``session_id``; False if it already did in this process."""
+    key = (name, session_id)
+    with _joined_lock:
+        if key in _joined:
+            return False
+        _joined[key] = None
+        while len(_joined) > SESSION_MEMORY:
+            _joined.popitem(last=False)
+        return True
 
 
 @dataclass(frozen=True)
@@ -115,7 +140,9 @@ class Client:
     to use the system roots; ``insecure=True`` uses plaintext (loopback testing only).
     ``timeout`` bounds each wait for the server, in seconds. ``progress`` gets plain status
     lines (never secrets). ``stall_at`` is a testing hook: the client stops answering (but
-    keeps its connection open) when it would send its message for that round.
+    keeps its connection open) when it would send its message for that round. A client
+    refuses (``repeated-session``) a round whose session id a client of the same name already
+    joined in this process (the last :data:`SESSION_MEMORY` sessions are remembered).
     """
 
     def __init__(
@@ -298,6 +325,11 @@ class Client:
             "round_id": config.round_id.hex(),
             "num_clients": config.num_clients,
         }
+        if not _first_time(self.name, config.session_id):
+            raise _Failed(
+                AbortReason.REPEATED_SESSION.value,
+                "this client already took part in this session id; a fresh round has a fresh id",
+            )
         if config.dim != data.shape[0]:
             raise _Failed("wrong-length", f"the round sums D={config.dim}")
         if bits is not None and config.bits != bits:

@@ -56,6 +56,7 @@ __all__ = ["METHOD", "AggregationServer", "RoundReport", "ServerOptions"]
 METHOD = "/secagg.v1.Aggregation/Participate"
 _PHASE_NAMES = {
     ServerPhase.COLLECT_KEYS: "advertise-keys",
+    ServerPhase.COLLECT_REVEALS: "reveal-nonce",
     ServerPhase.COLLECT_SHARES: "share-keys",
     ServerPhase.COLLECT_MASKED: "masked-input",
     ServerPhase.COLLECT_SIGNATURES: "consistency-check",
