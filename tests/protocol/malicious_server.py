@@ -30,6 +30,7 @@ from secagg.crypto.signing import SigningKey
 from secagg.graph import NeighbourGraph
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.config import RoundConfig
+from secagg.protocol.derive import derive_graph_seed, round_graph
 from secagg.protocol.identity import MappingRegistry
 from secagg.protocol.messages import (
     Abort,
@@ -116,9 +117,12 @@ class MaliciousServer:
         configs: Mapping[int, RoundConfig] | None = None,
         registered: Iterable[int] | None = None,
         identities: Mapping[int, SigningKey] | None = None,
+        config: RoundConfig | None = None,
     ) -> None:
         self.rng = DeterministicRandom(seed)
-        self.config = RoundConfig.create(
+        # ``config`` reruns an identical RoundConfig (same session id) with fresh client
+        # randomness per ``seed``: the "retry" of the replay attacks.
+        self.config = config or RoundConfig.create(
             n,
             dim,
             bits,
@@ -172,8 +176,13 @@ class MaliciousServer:
 
     @property
     def graph(self) -> NeighbourGraph:
-        """The graph the inner honest server derived from the reveals (after :meth:`start`)."""
-        return self.server.graph
+        """The round's graph: the inner honest server's, or (right after :meth:`start`, before
+        the reveals reached it) the one the reveals give."""
+        if self.server.graph_seed is not None:
+            return self.server.graph
+        u = next(i for i, c in self.clients.items() if c.config is self.config)
+        seed = derive_graph_seed(self.config.session_id, self.nonces_for(u))
+        return round_graph(seed, self.config.num_clients, self.config.degree)
 
     def start(self, only: Iterable[int] | None = None) -> Replies:
         """Round 0: every (or each given) client advertises its keys and seed commitment, gets
