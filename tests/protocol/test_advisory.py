@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Mapping
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from secagg.crypto.entropy import DeterministicRandom
 from secagg.graph import NeighbourGraph
@@ -501,3 +503,36 @@ def test_equivocated_commitment_lists_give_each_client_its_own_random_graph() ->
     # neighbour it did not derive itself. Whatever happens next, nothing was revealed.
     assert all(c.graph_seed == (seed_a if u < 5 else seed_b) for u, c in m.clients.items())
     m.audit().assert_nothing_revealed()
+
+
+@pytest.mark.adversarial
+def test_a_corrupt_client_revealing_another_nonce_is_dropped_and_the_round_aborts() -> None:
+    m = MaliciousServer(7, seed=51)
+    advertised = {u: c.start() for u, c in m.clients.items()}
+    reveals = m.send(Round.ADVERTISE_KEYS, m.honest_outbox(advertised))
+    forged = reveals[3]
+    assert isinstance(forged, RevealNonce)
+    reveals[3] = dataclasses.replace(forged, nonce=bytes(NONCE_BYTES))  # a grinding colluder
+    m.honest_outbox(reveals)
+    assert m.server.dropped()[3][1] == "bad-reveal"
+    assert m.server.abort_reason is AbortReason.MISSING_REVEAL
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.dictionaries(
+        st.integers(1, 50), st.binary(min_size=NONCE_BYTES, max_size=NONCE_BYTES), min_size=1
+    ),
+    st.data(),
+)
+def test_every_reveal_enters_the_graph_seed_and_order_does_not(
+    nonces: dict[int, bytes], data: st.DataObject
+) -> None:
+    sid = bytes(32)
+    seed = derive_graph_seed(sid, nonces)
+    assert derive_graph_seed(sid, dict(reversed(list(nonces.items())))) == seed
+    u = data.draw(st.sampled_from(sorted(nonces)))
+    other = data.draw(st.binary(min_size=NONCE_BYTES, max_size=NONCE_BYTES))
+    if other != nonces[u]:
+        assert derive_graph_seed(sid, {**nonces, u: other}) != seed
+    assert seed_commitment(sid, u, nonces[u]) != seed_commitment(bytes([1]) * 32, u, nonces[u])
