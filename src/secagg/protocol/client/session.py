@@ -89,7 +89,8 @@ class ClientSession:
     then also requires ``expected_context_digest``, the digest it computed itself of what the
     server gave it, to equal the config's. In malicious mode the graph is not known up front:
     the clients derive its seed by commit-reveal (a commitment with the keys, the nonce after
-    the server fixed the list of commitments), so ``graph`` must not be passed.
+    the server fixed the list of commitments), so ``graph`` must not be passed;
+    :attr:`graph_seed` holds the seed this client derived (None until then).
     """
 
     def __init__(
