@@ -262,14 +262,14 @@ class MaliciousServer:
 
     def finish_honestly(self, replies: Replies) -> None:
         """Hand the last replies to the inner honest server and run the round to its end."""
-        round_ = self.last_round
         while True:
             outbox = self.honest_outbox(replies)
             if self.server.phase in (ServerPhase.DONE, ServerPhase.ABORTED):
                 self.send(Round.UNMASKING, outbox)  # RoundComplete or Abort
                 return
-            round_ = Round(round_ + 1)
-            replies = self.send(round_, outbox)
+            # The inner server says whose replies it collects next (round 0 has two steps).
+            assert self.server.collecting is not None
+            replies = self.send(self.server.collecting, outbox)
 
     # -- inspection ---------------------------------------------------------------------------
 
