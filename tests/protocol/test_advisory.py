@@ -536,3 +536,75 @@ def test_every_reveal_enters_the_graph_seed_and_order_does_not(
     if other != nonces[u]:
         assert derive_graph_seed(sid, {**nonces, u: other}) != seed
     assert seed_commitment(sid, u, nonces[u]) != seed_commitment(bytes([1]) * 32, u, nonces[u])
+
+
+@pytest.mark.adversarial
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("drop-own", AbortReason.INCONSISTENT_SETS),
+        ("swap-own", AbortReason.INCONSISTENT_SETS),
+        ("short", AbortReason.MALFORMED),
+        ("index-zero", AbortReason.MALFORMED),
+        ("too-few", AbortReason.TOO_FEW_NEIGHBOURS),
+    ],
+)
+def test_a_client_checks_the_commitment_list_before_revealing(
+    change: str, reason: AbortReason
+) -> None:
+    """Whatever is wrong with the list, the client aborts and its nonce never leaves it."""
+    m = MaliciousServer(7, seed=71)
+    advertised = {u: c.start() for u, c in m.clients.items()}
+    m._record(Round.ADVERTISE_KEYS, advertised)
+    honest = m.honest_outbox(advertised)[1]
+    assert isinstance(honest, CommitmentsBroadcast)
+    listed = dict(honest.commitments)
+    if change == "drop-own":
+        del listed[1]
+    elif change == "swap-own":
+        listed[1] = listed[2]
+    elif change == "short":
+        listed[3] = listed[3][:31]
+    elif change == "index-zero":
+        listed[0] = listed[3]
+    else:
+        listed = {v: c for v, c in listed.items() if v <= m.threshold - 1}
+    replies = m.send(Round.ADVERTISE_KEYS, {1: CommitmentsBroadcast(honest.session_id, listed)})
+    m.assert_aborted([1], reason)
+    assert not isinstance(replies.get(1), RevealNonce)
+
+
+@pytest.mark.adversarial
+def test_the_server_drops_misplaced_malformed_or_repeated_reveals() -> None:
+    m = MaliciousServer(7, seed=72)
+    advertised = {u: c.start() for u, c in m.clients.items()}
+    early = RevealNonce(m.config.session_id, 6, bytes(NONCE_BYTES))
+    m.server.receive(early)  # before the commitment list exists
+    assert m.server.dropped()[6][1] == "wrong-round"
+    reveals = m.send(Round.ADVERTISE_KEYS, m.honest_outbox(advertised))
+    short = reveals[2]
+    assert isinstance(short, RevealNonce)
+    m.server.receive(dataclasses.replace(short, nonce=short.nonce[:16]))
+    assert m.server.dropped()[2][1] == "malformed-message"
+    m.server.receive(reveals[3])
+    m.server.receive(reveals[3])
+    assert m.server.dropped()[3][1] == "duplicate-message"
+
+
+@pytest.mark.adversarial
+def test_semi_honest_rounds_carry_no_commitments() -> None:
+    """A semi-honest server gets no commitments and a semi-honest client never reveals."""
+    from tests.protocol.conftest import make_harness
+
+    h = make_harness(5, 4, 16)
+    keys = h.clients[1].start()
+    assert isinstance(keys, AdvertiseKeys)
+    assert keys.keys.commitment == b""
+    h.server.receive(
+        dataclasses.replace(keys, keys=dataclasses.replace(keys.keys, commitment=bytes(32)))
+    )
+    assert h.server.dropped()[1][1] == "malformed-message"
+    reply = h.clients[2].start()
+    assert isinstance(reply, AdvertiseKeys)
+    h.clients[2].receive(CommitmentsBroadcast(h.config.session_id, {2: bytes(32)}))
+    assert h.clients[2].abort_reason is AbortReason.UNEXPECTED_MESSAGE
