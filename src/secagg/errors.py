@@ -25,6 +25,7 @@ __all__ = [
     "ShareError",
     "SignatureError",
     "TransportError",
+    "UnsafeParametersError",
 ]
 
 
@@ -34,6 +35,10 @@ class SecAggError(Exception):
 
 class ConfigError(SecAggError, ValueError):
     """A parameter is out of its allowed range or parameters contradict each other."""
+
+
+class UnsafeParametersError(ConfigError):
+    """Round parameters are weaker than a safety rule or a client's own floor allows."""
 
 
 class EncodingError(SecAggError, ValueError):
