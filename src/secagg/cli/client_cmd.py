@@ -12,6 +12,7 @@ import numpy as np
 from secagg.cli.console import err_console
 from secagg.identity_registry import load_identity, load_registry
 from secagg.protocol.messages import Round
+from secagg.protocol.policy import ClientPolicy
 from secagg.simulation import parse_dropout_round
 from secagg.transport.client import Client, Outcome
 
@@ -58,6 +59,25 @@ __all__ = ["client_command"]
     default=None,
     help="Malicious mode: the trusted identity registry, received out of band.",
 )
+@click.option(
+    "--assume-corrupt-rate",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Fraction of clients this client assumes corrupt when judging the server's k and t.",
+)
+@click.option(
+    "--assume-dropout-rate",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Fraction of clients this client assumes drop out when judging the server's k and t.",
+)
+@click.option(
+    "--allow-weak-parameters",
+    is_flag=True,
+    help="DANGER: accept a degree and threshold below this client's privacy floor.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")
 @click.option("--stall-at", default=None, hidden=True, help="Testing: stop answering at a round.")
 def client_command(
@@ -70,10 +90,18 @@ def client_command(
     timeout: float,
     identity_path: Path | None,
     registry_path: Path | None,
+    assume_corrupt_rate: float,
+    assume_dropout_rate: float,
+    allow_weak_parameters: bool,
     as_json: bool,
     stall_at: str | None,
 ) -> None:
-    """Join a round at SERVER with the vector in INPUT; exit 0 when it was included."""
+    """Join a round at SERVER with the vector in INPUT; exit 0 when it was included.
+
+    The client judges the server's degree and threshold itself: their privacy failure bound,
+    with the assumed corrupt and dropout rates, must be at most 2^-40, or the client refuses
+    with reason unsafe-parameters before revealing anything.
+    """
     if insecure and (ca_cert or tls_server_name):
         raise click.UsageError("--insecure excludes --ca-cert/--tls-server-name")
     try:
@@ -86,6 +114,17 @@ def client_command(
             param_hint="--input",
         )
     stall: Round | None = None if stall_at is None else parse_dropout_round(stall_at)
+    policy = ClientPolicy(
+        corrupt_rate=assume_corrupt_rate,
+        dropout_rate=assume_dropout_rate,
+        allow_weak_parameters=allow_weak_parameters,
+    )
+    if allow_weak_parameters:
+        err_console.print(
+            "[bold red]WARNING[/]: --allow-weak-parameters: this client accepts any degree and "
+            "threshold the server announces that obey the mode's rule; a malicious server "
+            "may then learn this client's input"
+        )
 
     def progress(line: str) -> None:
         print(f"secagg client {client.name}: {line}", file=sys.stderr, flush=True)
@@ -101,6 +140,7 @@ def client_command(
         stall_at=stall,
         identity=None if identity_path is None else load_identity(identity_path),
         registry=None if registry_path is None else load_registry(registry_path),
+        policy=policy,
     )
     outcome = client.submit_sync(vector)
     if as_json:

@@ -23,9 +23,10 @@ Sparse graph (Harary ring of degree k on a random permutation):
 
 Complete graph (k = n - 1), where nothing is left to a union bound over runs:
 
-- privacy fails if an honest client has at least the corrupt bar of corrupt neighbours while
-  at least one other client is honest (if all n - 1 others are corrupt, the sum alone is that
-  client's input, in any aggregation protocol): n P[bar <= Bin(n - 1, gamma) <= n - 2].
+- every honest client's corrupt neighbours are all C corrupt clients, so privacy fails
+  exactly when bar <= C while at least two clients are honest (if all others are corrupt, the
+  sum alone is the last client's input, in any aggregation protocol):
+  P[bar <= Bin(n, gamma) <= n - 2], not a bound.
 - correctness fails exactly when more than n - t clients drop: every secret's live holders
   are then the n - D survivors. P[Bin(n, delta) >= n - t + 1], not a bound.
 """
@@ -119,14 +120,13 @@ def _complete(
     n: int, t: int, mode: Mode, gamma: float, delta: float, correctness_bits: float
 ) -> GraphParameters:
     k = n - 1
-    corrupt = BinomialTails.of(k, gamma)
-    log_privacy = corrupt.log_range(_corrupt_bar(k, t, mode), n - 2)
+    log_privacy = BinomialTails.of(n, gamma).log_range(_corrupt_bar(k, t, mode), n - 2)
     log_incorrect = BinomialTails.of(n, delta).log_sf(n - t + 1)
     return GraphParameters(
         degree=k,
         threshold=t,
         complete=True,
-        privacy_failure_log2=log2_union(n, log_privacy),
+        privacy_failure_log2=log_privacy / LN2,
         correctness_failure_log2=log_incorrect / LN2,
         meets_correctness=log_incorrect / LN2 < -correctness_bits,
     )
@@ -163,10 +163,11 @@ def evaluate_independent(
 def _complete_min_threshold(n: int, mode: Mode, gamma: float, log_q: float) -> int:
     """Smallest t obeying the mode's rule whose complete-graph privacy bound is below e^log_q.
 
-    t = n always qualifies (no n - 1 corrupt neighbours reach the bar while one is honest).
+    t = n always qualifies (the bar is then n, above the n - 2 corrupt clients that still
+    leave two honest ones).
     """
     k = n - 1
-    corrupt = BinomialTails.of(k, gamma)
+    corrupt = BinomialTails.of(n, gamma)
     t = min_threshold(k, mode, 0)
     while t < n and corrupt.log_range(_corrupt_bar(k, t, mode), n - 2) >= log_q:
         t += 1
@@ -193,7 +194,7 @@ def search_independent(
             # Cheap-complete rule: a sparse degree of at least half of n saves at most a
             # factor of two, and the complete graph cannot come apart; take it if it works.
             if 2 * k >= n - 1:
-                t_whole = _complete_min_threshold(n, mode, gamma, log_qp + LN2)
+                t_whole = _complete_min_threshold(n, mode, gamma, -pbits * LN2)
                 whole = _complete(n, t_whole, mode, gamma, delta, cbits)
                 if whole.meets_correctness:
                     return whole
@@ -201,5 +202,5 @@ def search_independent(
         k = next_degree(k, bar, t_hi, mode, k_max, max_t_offset=1)
     # No sparse degree works: the complete graph with the smallest private threshold is the
     # most robust choice; it carries its abort probability and says whether it meets the target.
-    t = _complete_min_threshold(n, mode, gamma, log_qp + LN2)
+    t = _complete_min_threshold(n, mode, gamma, -pbits * LN2)
     return _complete(n, t, mode, gamma, delta, cbits)

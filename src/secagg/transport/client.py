@@ -10,12 +10,13 @@ is not integers mod 2^bits raises nothing either: the outcome then names the rea
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 import numpy as np
@@ -23,7 +24,7 @@ import numpy.typing as npt
 
 from secagg.crypto.signing import SigningKey
 from secagg.encoding import Encoder
-from secagg.errors import ConfigError
+from secagg.errors import ConfigError, UnsafeParametersError
 from secagg.identity_registry import IdentityRegistryFile
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.client.state import ClientState
@@ -37,6 +38,8 @@ from secagg.protocol.messages import (
     Round,
     UnmaskResponse,
 )
+from secagg.protocol.policy import ClientPolicy
+from secagg.reasons import AbortReason
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.codec import (
     DEFAULT_CHUNK_BYTES,
@@ -116,6 +119,9 @@ class Client:
     ``timeout`` bounds each wait for the server, in seconds. ``progress`` gets plain status
     lines (never secrets). ``stall_at`` is a testing hook: the client stops answering (but
     keeps its connection open) when it would send its message for that round.
+    ``policy`` is this client's own floor on the announced n, k and t (default
+    :class:`ClientPolicy()`); a round below it ends with reason ``unsafe-parameters``, after
+    an Abort to the server and before any key is advertised.
     """
 
     def __init__(
@@ -132,6 +138,7 @@ class Client:
         stall_at: Round | None = None,
         identity: SigningKey | None = None,
         registry: IdentityRegistryFile | None = None,
+        policy: ClientPolicy | None = None,
     ) -> None:
         if not server or ":" not in server:
             raise ConfigError(f"server must be HOST:PORT, got {server!r}")
@@ -147,6 +154,7 @@ class Client:
         self._stall_at = stall_at
         self._identity = identity
         self._registry = registry
+        self._policy = ClientPolicy() if policy is None else policy
         self._sent = 0
         self._received = 0
 
@@ -276,6 +284,19 @@ class Client:
             raise _Failed("unknown-identity", f"roster contradicts the registry: {exc}") from None
         return {"identity": self._identity, "registry": registry}
 
+    async def _refuse(self, call: Any, welcome: pb.Welcome, detail: str) -> NoReturn:
+        """Tell the server this client will not take part in a round it judges unsafe."""
+        reason = AbortReason.UNSAFE_PARAMETERS.value
+        abort = pb.Abort(
+            # The session id is the hash of the config's canonical encoding, as sent.
+            session_id=hashlib.sha256(welcome.config).digest(),
+            sender=welcome.index,
+            reason=reason,
+            detail=detail[:200],
+        )
+        await self._write(call, pb.ClientFrame(abort=abort))
+        raise _Failed(reason, detail)
+
     async def _run(self, call: Any, data: npt.NDArray[Any], bits: int | None) -> dict[str, Any]:
         hello = pb.ClientFrame(
             hello=pb.Hello(protocol_version=PROTOCOL_VERSION, name=self.name, dim=data.shape[0])
@@ -290,7 +311,10 @@ class Client:
             raise _Failed("malformed-message", f"expected Welcome, got {kind}")
         welcome = frame.welcome
         try:
-            config = RoundConfig.decode(welcome.config, allow_unsafe=True)
+            # The mode's threshold rule holds unless this client itself allows unsafe ones.
+            config = RoundConfig.decode(welcome.config, allow_unsafe=self._policy.allow_unsafe)
+        except UnsafeParametersError as exc:
+            await self._refuse(call, welcome, str(exc))
         except ConfigError as exc:
             raise _Failed("malformed-message", f"bad round config: {exc}") from None
         fields: dict[str, Any] = {
@@ -315,7 +339,13 @@ class Client:
             f"(D={config.dim}, b={config.bits}, k={config.degree}, t={config.threshold})"
         )
         try:
-            session = ClientSession(config, welcome.index, data, **self._malicious(welcome, config))
+            session = ClientSession(
+                config,
+                welcome.index,
+                data,
+                policy=self._policy,
+                **self._malicious(welcome, config),
+            )
         except ConfigError as exc:
             await self._write(
                 call,
