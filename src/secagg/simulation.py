@@ -17,7 +17,7 @@ import numpy.typing as npt
 from secagg.crypto.entropy import DeterministicRandom, RandomSource, SystemRandom
 from secagg.crypto.prg import word_dtype
 from secagg.encoding import DecodedResult, DPConfig, Encoder, EncodingSpec
-from secagg.errors import ConfigError
+from secagg.errors import ConfigError, RoundAbortedError
 from secagg.graph import NeighbourGraph
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.config import Mode, RoundConfig
@@ -264,6 +264,13 @@ def _run_round(
             expand_masks=None if pool is None else pool.add_many,
         )
         return _drive(config, clients, server, schedule, mode, progress)
+    except RoundAbortedError as exc:
+        found = config.parameters
+        if found is None or found.meets_correctness or degree is not None:
+            raise
+        # The finder knew no parameters reach its correctness target here: say so, with numbers.
+        detail = f"{exc.detail}; the finder chose {found.describe()}"
+        raise RoundAbortedError(exc.reason, detail) from exc
     finally:
         if pool is not None:
             pool.close()

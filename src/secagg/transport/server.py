@@ -522,10 +522,17 @@ class AggregationServer:
             "dim": config.dim,
             "mode": config.mode,
         }
+        found = config.parameters
+        if found is not None:
+            report.config["privacy_failure_log2"] = _finite(found.privacy_failure_log2)
+            report.config["abort_probability"] = found.abort_probability
+            report.config["meets_correctness_target"] = found.meets_correctness
         self.log(
             f"round {number}: {config.num_clients} clients, D={config.dim}, b={config.bits}, "
             f"k={config.degree}, t={config.threshold}, mode={config.mode}"
         )
+        if found is not None:
+            self.log(f"round {number}: parameters {found.describe()}")
         encoded = config.encode()
         chunk_words = opts.chunk_bytes // (4 if config.bits <= 32 else 8)
         sent = 0
@@ -661,6 +668,11 @@ class AggregationServer:
         if isinstance(msg, Abort | RoundComplete):
             conn.close()
         return size
+
+
+def _finite(log2: float) -> float | None:
+    """JSON has no -inf: an impossible event is reported as null."""
+    return None if log2 == float("-inf") else log2
 
 
 def _reject(reason: str, detail: str) -> bytes:
