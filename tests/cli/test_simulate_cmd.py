@@ -20,6 +20,10 @@ def test_json_output() -> None:
             "50",
             "--bits",
             "16",
+            # 2 of 8 dropping: the default threshold for n = 8 (7, its privacy floor) survives
+            # one, so this test names the complete graph with the rule's threshold itself.
+            "--degree",
+            "7",
             "--dropout",
             "0.25",
             "--dropout-round",

@@ -27,6 +27,7 @@ import grpc
 import numpy as np
 
 from secagg.protocol.config import RoundConfig
+from secagg.protocol.policy import ClientPolicy
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.client import Client
 from secagg.transport.server import METHOD
@@ -114,7 +115,14 @@ async def main(mode: str, address: str, args: list[str]) -> int:
             if line.startswith("joined") and not tasks:
                 tasks.append(asyncio.get_running_loop().create_task(intrude()))
 
-        client = Client(address, name=name, insecure=True, progress=progress, timeout=60)
+        client = Client(
+            address,
+            name=name,
+            insecure=True,
+            progress=progress,
+            timeout=60,
+            policy=ClientPolicy(allow_weak_parameters=True),  # the test's t = 5 of 9
+        )
         outcome = await client.submit(np.arange(dim, dtype=np.uint32))
         await asyncio.gather(*tasks)
         print(f"first {outcome.included} {outcome.reason}; second {second}", flush=True)

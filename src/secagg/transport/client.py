@@ -10,6 +10,7 @@ is not integers mod 2^bits raises nothing either: the outcome then names the rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import socket
@@ -52,6 +53,8 @@ from secagg.transport.codec import (
 from secagg.transport.server import METHOD
 
 __all__ = ["Client", "Outcome", "channel_credentials"]
+
+_ABORT_GRACE = 5.0  # seconds to let the server read a client's Abort before hanging up
 
 _ROUND_OF: dict[type, Round] = {
     AdvertiseKeys: Round.ADVERTISE_KEYS,
@@ -295,7 +298,14 @@ class Client:
             detail=detail[:200],
         )
         await self._write(call, pb.ClientFrame(abort=abort))
+        await self._close_after_abort(call)
         raise _Failed(reason, detail)
+
+    async def _close_after_abort(self, call: Any) -> None:
+        """Half-close and let the server end the stream, so the Abort is read, not cancelled."""
+        with contextlib.suppress(grpc.aio.AioRpcError, TimeoutError, asyncio.CancelledError):
+            await call.done_writing()
+            await asyncio.wait_for(call.read(), _ABORT_GRACE)
 
     async def _run(self, call: Any, data: npt.NDArray[Any], bits: int | None) -> dict[str, Any]:
         hello = pb.ClientFrame(
@@ -372,6 +382,7 @@ class Client:
             if reply is not None:
                 await self._send_message(call, reply, chunk_bytes)
         if session.state is ClientState.ABORTED:
+            await self._close_after_abort(call)
             raise _Failed(str(session.abort_reason), session.abort_detail)
         included = session.included or ()
         fields["num_included"] = len(included)
