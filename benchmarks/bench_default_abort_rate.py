@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import sys
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -70,7 +72,7 @@ def measure(n: int, seeds: int, rate: float, dim: int) -> dict[str, float]:
     }
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--sizes",
@@ -79,10 +81,12 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=0.05, help="per-client dropout probability")
     parser.add_argument("--dim", type=int, default=4, help="vector length D")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print(f"independent dropouts at p = {args.rate}, random round 0..4, D = {args.dim}")
-    print(f"{'n':>6} {'k':>4} {'t':>4} {'seeds':>6} {'aborts':>6} {'rate':>8} "
-          f"{'95% CI':>17} {'finder bound':>12} {'secs':>6}")
+    print(
+        f"{'n':>6} {'k':>4} {'t':>4} {'seeds':>6} {'aborts':>6} {'rate':>8} "
+        f"{'95% CI':>17} {'finder bound':>12} {'secs':>6}"
+    )
     for item in args.sizes.split(","):
         n, seeds = (int(x) for x in item.split(":"))
         start = time.perf_counter()
@@ -94,7 +98,8 @@ def main() -> None:
             f"[{r['low']:>6.2%}, {r['high']:>6.2%}] {claimed:>12} {secs:>6.1f}",
             flush=True,
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -68,3 +68,12 @@ def test_runnable_as_a_script_from_the_repository_root() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "share ms" in result.stdout
+
+
+def test_abort_rate_benchmark_counts_aborts(capsys: pytest.CaptureFixture[str]) -> None:
+    # Every client drops (rate 0.99): rounds of 4 abort, and the table says so.
+    assert _load("bench_default_abort_rate").main(["--sizes", "4:2", "--rate", "0.99"]) == 0
+    out = capsys.readouterr().out
+    row = out.strip().splitlines()[-1].split()
+    assert row[:5] == ["4", "3", "3", "2", "2"]  # n, k, t, seeds, aborts
+    assert row[5] == "100.00%"

@@ -84,3 +84,16 @@ def test_process_parallel_mask_removal_gives_the_same_total() -> None:
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="workers"):
         secagg.simulate(_inputs(4, 3, 8), bits=8, workers=0)
+
+
+def test_default_parameters_record_their_bounds_and_explain_an_abort() -> None:
+    x = _inputs(10, 4, 16)
+    result = secagg.simulate(x, bits=16, seed=1)
+    found = result.config.parameters
+    assert found is not None
+    assert (found.degree, found.threshold) == (9, 9)  # private to 2^-40 at n = 10
+    assert not found.meets_correctness
+    assert found.abort_probability == pytest.approx(1 - 0.95**10 - 10 * 0.05 * 0.95**9)
+    # Two dropouts break t = 9 of 10; the error says the finder knew no parameters would hold.
+    with pytest.raises(RoundAbortedError, match=r"the finder chose k=9, t=9 \(complete graph\)"):
+        secagg.simulate(x, bits=16, dropout={0: 2, 1: 2}, seed=1)
