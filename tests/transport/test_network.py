@@ -225,6 +225,8 @@ def test_client_stalling_in_unmasking_stays_in_the_sum(procs: Procs) -> None:
     assert report["included"] == names
     assert report["late"] == ["c4"]
     assert report["dropped"] == {}
+    # t = 3 of 5 is below a default client's floor: the server warns before the round runs.
+    assert "warning: clients with the default floor will refuse" in procs.log("server")
 
 
 def test_malicious_mode_with_an_identity_registry(procs: Procs) -> None:

@@ -25,7 +25,7 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
-from secagg.errors import ConfigError, RoundAbortedError
+from secagg.errors import ConfigError, RoundAbortedError, UnsafeParametersError
 from secagg.identity_registry import IdentityRegistryFile
 from secagg.protocol.config import PROTOCOL_VERSION, Mode, RoundConfig
 from secagg.protocol.messages import (
@@ -36,6 +36,7 @@ from secagg.protocol.messages import (
     RoundComplete,
     ServerMessage,
 )
+from secagg.protocol.policy import ClientPolicy
 from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
 from secagg.reasons import AbortReason, DropReason
@@ -533,6 +534,12 @@ class AggregationServer:
         )
         if found is not None:
             self.log(f"round {number}: parameters {found.describe()}")
+        try:
+            ClientPolicy().check(config)
+        except UnsafeParametersError as exc:
+            # Explicit --degree/--threshold below what a default client accepts: say so now,
+            # not after every client has left with unsafe-parameters.
+            self.log(f"round {number}: warning: clients with the default floor will refuse: {exc}")
         encoded = config.encode()
         chunk_words = opts.chunk_bytes // (4 if config.bits <= 32 else 8)
         sent = 0
