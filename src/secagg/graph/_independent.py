@@ -105,6 +105,7 @@ def _largest_correct_threshold(dropped: BinomialTails, delta: float, k: int, log
 
 
 def _client_incorrect(dropped: BinomialTails, delta: float, k: int, t: int) -> float:
+    """ln P[one client's secret has fewer than t live holders] on a sparse graph, exactly."""
     if delta <= 0.0:
         return -math.inf
     return min(
