@@ -45,7 +45,7 @@ class GraphParameters:
             f"{_log2_text(self.correctness_failure_log2)}"
         )
         if not self.meets_correctness:
-            text += " (above the correctness target: no parameters reach it for this n and rate)"
+            text += " (above the correctness target)"
         return text
 
 
