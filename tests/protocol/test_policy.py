@@ -71,10 +71,14 @@ def test_complete_graph_threshold_too_low_for_the_assumed_corruption_is_refused(
 ) -> None:
     # n = 20, complete graph: the rule's smallest t lets 11 (semi-honest) or 8 (malicious, 2t -
     # 20) corrupt clients of 20 rebuild an honest client's secrets: with 5% independent
-    # corruption that happens with probability ~2^-26, above the 2^-40 budget.
+    # corruption that happens with probability 2^-30.8 (malicious 2^-18.4), above 2^-40.
     low = 11 if mode == "semi-honest" else 14
-    with pytest.raises(UnsafeParametersError, match=r"n = 20, k = 19, t = \d+ .*budget of 2\^-40"):
+    bound = "2^-30.8" if mode == "semi-honest" else "2^-18.4"
+    with pytest.raises(
+        UnsafeParametersError, match=r"n = 20, k = 19, t = \d+ .*budget of 2\^-40"
+    ) as e:
         ClientPolicy().check(_config(20, 19, low, mode))
+    assert f"privacy failure probability <= {bound}," in str(e.value)
     good = RoundConfig.create(20, 4, 16, mode=mode)
     assert good.is_complete_graph
     assert good.threshold > low
