@@ -10,11 +10,13 @@ from __future__ import annotations
 from secagg.context import context_digest
 from secagg.encoding import DPConfig, EncodingSpec
 from secagg.protocol.config import RoundConfig
+from secagg.protocol.policy import ClientPolicy
 from secagg.simulation import SimulationResult, simulate
 from secagg.transport.client import Client
 
 __all__ = [
     "Client",
+    "ClientPolicy",
     "DPConfig",
     "EncodingSpec",
     "RoundConfig",

