@@ -130,7 +130,7 @@ def _backticked(text: str) -> set[str]:
     """Field names in a README passage: backticked words outside parentheses (values)."""
     while re.search(r"\([^()]*\)", text):
         text = re.sub(r"\([^()]*\)", "", text)
-    return set(re.findall(r"`([a-z_]+)`", text))
+    return set(re.findall(r"`([a-z_][a-z0-9_]*)`", text))
 
 
 def _check_readme_fields(report: dict[str, object]) -> None:

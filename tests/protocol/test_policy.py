@@ -20,9 +20,9 @@ from secagg.reasons import AbortReason
 
 def _config(n: int, k: int, t: int, mode: Mode = "semi-honest", **kw: bool) -> RoundConfig:
     rng = DeterministicRandom(f"{n}/{k}/{t}")
-    return RoundConfig(
-        n, t, k, 4, 16, mode, rng.random_bytes(16), rng.random_bytes(32), **kw
-    )  # fmt: skip
+    # Malicious mode: the graph seed is the clients' (commit-reveal), so the config's is zero.
+    seed = bytes(32) if mode == "malicious" else rng.random_bytes(32)
+    return RoundConfig(n, t, k, 4, 16, mode, rng.random_bytes(16), seed, **kw)
 
 
 @pytest.mark.adversarial

@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg.errors import ConfigError, RoundAbortedError, UnsafeParametersError
+from secagg.graph import evaluate_parameters
 from secagg.identity_registry import IdentityRegistryFile
 from secagg.protocol.config import DIGEST_BYTES, Mode, RoundConfig
 from secagg.protocol.messages import (
@@ -676,7 +677,15 @@ class AggregationServer:
             "dim": config.dim,
             "mode": config.mode,
         }
-        found = config.parameters
+        # Explicit --degree/--threshold: the bounds of what was chosen, under the same model.
+        found = config.parameters or evaluate_parameters(
+            config.num_clients,
+            config.degree,
+            config.threshold,
+            config.mode,
+            dropout_rate=opts.dropout_rate,
+            corrupt_rate=opts.corrupt_rate,
+        )
         if found is not None:
             report.config["privacy_failure_log2"] = _finite(found.privacy_failure_log2)
             report.config["abort_probability"] = found.abort_probability
