@@ -15,9 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg.crypto.entropy import DeterministicRandom, RandomSource, SystemRandom
-from secagg.crypto.prg import word_dtype
+from secagg.crypto.prg import check_bits, word_dtype
 from secagg.encoding import DecodedResult, DPConfig, Encoder, EncodingSpec
-from secagg.errors import ConfigError
+from secagg.errors import ConfigError, EncodingError
 from secagg.graph import NeighbourGraph
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.config import Mode, RoundConfig
@@ -123,7 +123,11 @@ class SimulationResult:
 
 
 def _as_matrix(inputs: npt.ArrayLike, bits: int) -> npt.NDArray[np.unsignedinteger]:
-    arr = np.asarray(inputs)
+    bits = check_bits(bits)  # a plain int from here: np.int64(63) must not overflow 1 << bits
+    try:
+        arr = np.asarray(inputs)
+    except ValueError:
+        raise ConfigError(_ragged_detail(inputs)) from None
     if arr.ndim != 2:
         raise ConfigError(f"inputs must be n vectors of equal length (2-D), got shape {arr.shape}")
     if arr.dtype.kind not in "iu":
@@ -133,6 +137,26 @@ def _as_matrix(inputs: npt.ArrayLike, bits: int) -> npt.NDArray[np.unsignedinteg
     if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= 1 << bits):
         raise ConfigError(f"input values must lie in 0..2^{bits}-1")
     return arr.astype(word_dtype(bits), copy=False)
+
+
+def _ragged_detail(inputs: Any) -> str:
+    """Name the first client whose vector length differs from client 0's."""
+    rows = list(inputs)
+    first = len(rows[0]) if rows and hasattr(rows[0], "__len__") else None
+    for i, row in enumerate(rows):
+        length = len(row) if hasattr(row, "__len__") else None
+        if length != first:
+            return (
+                f"inputs must be n vectors of equal length: client {i} has "
+                f"{'no length' if length is None else length} values, client 0 has {first}"
+            )
+    return "inputs must be n vectors of equal length (2-D) of integers"
+
+
+def _check_bits_arg(bits: object) -> int:
+    if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or not 1 <= bits <= 64:
+        raise ConfigError(f"bits must be an integer in 1..64, got {bits!r}")
+    return int(bits)
 
 
 def _schedule(
@@ -415,6 +439,8 @@ def simulate(
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers must be a positive integer, got {workers!r}")
+    if bits is not None:
+        bits = _check_bits_arg(bits)
     common: dict[str, Any] = {
         "degree": degree,
         "threshold": threshold,
@@ -455,7 +481,10 @@ def simulate(
     rng: RandomSource = SystemRandom() if seed is None else DeterministicRandom(seed).fork("enc")
     rows = np.empty((len(clients), encoder.dim), dtype=encoder.dtype)
     for i, tree in enumerate(clients):
-        rows[i] = encoder.encode(tree, weight=None if weights is None else weights[i], rng=rng)
+        try:
+            rows[i] = encoder.encode(tree, weight=None if weights is None else weights[i], rng=rng)
+        except EncodingError as exc:
+            raise EncodingError(f"client {i}: {exc}") from None
     result = _run_round(rows, bits=encoder.bits, **common)
     result.decoded = encoder.decode(result.total, n_included=len(result.included))
     return result
