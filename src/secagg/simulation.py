@@ -93,17 +93,27 @@ class SimulationResult:
 
     @property
     def sum(self) -> Any:
-        """The float sum of the included inputs (same structure as one input); float mode only."""
+        """sum(x) of the included inputs (same structure as one input); unweighted float mode."""
         return self._decoded().sum
 
     @property
     def mean(self) -> Any:
-        """The float mean of the included inputs; float mode only."""
+        """sum(x) / number of included clients; unweighted float mode."""
         return self._decoded().mean
 
     @property
+    def weighted_sum(self) -> Any:
+        """sum(w x) of the included inputs; needs ``weights=``."""
+        return self._decoded().weighted_sum
+
+    @property
+    def total_weight(self) -> float:
+        """sum(w) of the included clients; needs ``weights=``."""
+        return self._decoded().total_weight
+
+    @property
     def weighted_mean(self) -> Any:
-        """Sum of weight * input over the sum of weights; needs ``weights=``."""
+        """sum(w x) / sum(w) over the included clients; needs ``weights=``."""
         return self._decoded().weighted_mean
 
     @property
@@ -422,9 +432,11 @@ def simulate(
     ``bits`` is required. Float mode (``clip`` given): ``inputs`` are n float arrays or pytrees
     (dicts/lists/tuples of NumPy arrays or torch tensors); each is clipped to [-clip, clip]
     (``clip_mode="l2"``: by L2 norm), quantized to ``quant_bits`` with unbiased stochastic
-    rounding and encoded; the result's ``.sum``, ``.mean`` (and with ``weights``,
-    ``.weighted_mean``) are the decoded floats, ``.decoded`` has error bounds and clipping
-    totals. ``bits`` is then chosen so the sum cannot wrap; an explicit one that could is refused.
+    rounding and encoded; the result's ``.sum`` and ``.mean`` (with ``weights``: instead
+    ``.weighted_sum``, ``.total_weight`` and ``.weighted_mean``, since a weighted round
+    aggregates only w * x and w) are the decoded floats, ``.decoded`` has error bounds and
+    clipping totals. ``bits`` is then chosen so the sum cannot wrap; an explicit one that could
+    is refused.
 
     ``dropout`` is either a rate (that fraction of clients, chosen at random, drop at
     ``dropout_round`` or at a random round when it is None) or an explicit schedule
