@@ -56,7 +56,13 @@ def test_decoded_result_flat_fields_follow_the_same_rule() -> None:
 def _network_round(spec: EncodingSpec, weights: list[float] | None) -> tuple[Encoder, RoundReport]:
     trees = [np.array(x) for x in INPUTS]
     encoder = Encoder(spec, trees[0], len(trees))
-    options = ServerOptions(clients=3, bits=encoder.bits, phase_timeout=20, join_timeout=20)
+    options = ServerOptions(
+        clients=3,
+        bits=encoder.bits,
+        phase_timeout=20,
+        join_timeout=20,
+        spec=encoder.round_spec.encode(),
+    )
 
     async def run() -> RoundReport:
         server = AggregationServer(options, "127.0.0.1:0")
@@ -80,7 +86,9 @@ def test_weighted_fields_over_the_network() -> None:
     spec = EncodingSpec(clip=1.0, quant_bits=16, weighted=True, max_weight=2.0)
     encoder, report = _network_round(spec, WEIGHTS)
     assert report.total is not None
-    res = encoder.decode(report.total, n_included=len(report.included))
+    res = encoder.decode(
+        report.total, n_included=len(report.included), spec_digest=report.spec_digest
+    )
     assert res.weighted_sum[0] == pytest.approx(0.9, abs=res.error_bound)
     assert res.total_weight == pytest.approx(4.0, abs=res.total_weight_error_bound)
     assert res.weighted_mean is not None
@@ -92,7 +100,9 @@ def test_weighted_fields_over_the_network() -> None:
 def test_unweighted_fields_over_the_network() -> None:
     encoder, report = _network_round(EncodingSpec(clip=1.0, quant_bits=16), None)
     assert report.total is not None
-    res = encoder.decode(report.total, n_included=len(report.included))
+    res = encoder.decode(
+        report.total, n_included=len(report.included), spec_digest=report.spec_digest
+    )
     assert res.sum[0] == pytest.approx(0.6, abs=res.error_bound)
     assert res.mean[0] == pytest.approx(0.2, abs=res.mean_error_bound)
     with pytest.raises(EncodingError, match="not weighted"):

@@ -24,6 +24,7 @@ __all__ = [
     "SecAggError",
     "ShareError",
     "SignatureError",
+    "SpecMismatchError",
     "TransportError",
 ]
 
@@ -38,6 +39,10 @@ class ConfigError(SecAggError, ValueError):
 
 class EncodingError(SecAggError, ValueError):
     """Input cannot be encoded or decoded as asked (shape, dtype, range, wrap-around risk)."""
+
+
+class SpecMismatchError(EncodingError):
+    """Vectors or a sum would be read with another spec than the round announced."""
 
 
 class CryptoError(SecAggError):

@@ -51,3 +51,4 @@ class AbortReason(StrEnum):
     CONTEXT_MISMATCH = "context-mismatch"
     DECRYPTION_FAILED = "decryption-failed"
     SERVER_ABORTED = "server-aborted"
+    SPEC_MISMATCH = "spec-mismatch"

@@ -29,6 +29,7 @@ from secagg.protocol.messages import (
 )
 from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
+from secagg.round_spec import RAW_SPEC_DIGEST
 
 __all__ = ["PhaseTiming", "SimulationResult", "parse_dropout_round", "simulate"]
 
@@ -221,6 +222,7 @@ def _run_round(
     corrupt_rate: float = 0.05,
     progress: Callable[[str, int], None] | None = None,
     workers: int = 1,
+    spec_digest: bytes = RAW_SPEC_DIGEST,
 ) -> SimulationResult:
     """Run one round over ``inputs`` (n vectors of D integers mod 2^bits); see :func:`simulate`.
 
@@ -248,6 +250,7 @@ def _run_round(
         "corrupt_rate": corrupt_rate,
         "allow_unsafe": allow_unsafe,
         "rng": rng,
+        "spec_digest": spec_digest,
     }
     try:
         config = RoundConfig.create(
@@ -276,6 +279,8 @@ def _run_round(
             graph=graph,
             identity=None if identities is None else identities[i + 1],
             registry=registry,
+            # Each client checks the round's spec is the one it encoded with.
+            expected_spec_digest=spec_digest,
         )
         for i in range(n)
     }
@@ -497,6 +502,8 @@ def simulate(
             rows[i] = encoder.encode(tree, weight=None if weights is None else weights[i], rng=rng)
         except EncodingError as exc:
             raise EncodingError(f"client {i}: {exc}") from None
-    result = _run_round(rows, bits=encoder.bits, **common)
-    result.decoded = encoder.decode(result.total, n_included=len(result.included))
+    result = _run_round(rows, bits=encoder.bits, spec_digest=encoder.spec_digest, **common)
+    result.decoded = encoder.decode(
+        result.total, n_included=len(result.included), spec_digest=result.config.spec_digest
+    )
     return result

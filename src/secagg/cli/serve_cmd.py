@@ -15,6 +15,7 @@ import numpy as np
 
 from secagg.cli.console import err_console
 from secagg.cli.options import round_options
+from secagg.cli.spec_file import load_spec_file
 from secagg.identity_registry import load_registry
 from secagg.protocol.config import Mode
 from secagg.transport.codec import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_MESSAGE_BYTES
@@ -62,11 +63,28 @@ __all__ = ["serve_command"]
     help="Aggregation rounds to run (clients join each one anew).",
 )
 @click.option(
-    "--dropout-rate",
+    "--design-dropout-rate",
+    "dropout_rate",
     type=click.FloatRange(0, 0.5),
     default=0.05,
     show_default=True,
-    help="Expected dropout rate for the parameter finder.",
+    help="Dropout rate the parameter finder designs k and t for (drops no one).",
+)
+@click.option(
+    "--dropout-rate",
+    "old_dropout_rate",
+    type=click.FloatRange(0, 0.5),
+    default=None,
+    hidden=True,
+    help="Deprecated name of --design-dropout-rate.",
+)
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON round spec announced to clients (what the vectors mean, e.g. an Encoder's "
+    "round_spec); it fixes b and D. Default: raw integers.",
 )
 @click.option(
     "--join-timeout",
@@ -142,6 +160,8 @@ def serve_command(
     threshold: int | None,
     mode: Mode,
     dropout_rate: float,
+    old_dropout_rate: float | None,
+    spec_path: Path | None,
     allow_unsafe: bool,
     join_timeout: float,
     phase_timeout: float,
@@ -159,6 +179,11 @@ def serve_command(
     Writes OUTPUT/sum.npy (the last sum) and OUTPUT/report.json; exits 0 when every round
     produced a sum, 1 with the abort reason otherwise.
     """
+    if old_dropout_rate is not None:
+        click.echo("secagg serve: --dropout-rate is now --design-dropout-rate", err=True)
+        dropout_rate = old_dropout_rate
+    spec = b"" if spec_path is None else load_spec_file(spec_path)
+    bits = _spec_bits(spec, bits)
     if insecure and (tls_cert or tls_key):
         raise click.UsageError("--insecure excludes --tls-cert/--tls-key")
     credentials = None
@@ -188,6 +213,7 @@ def serve_command(
         chunk_bytes=min(chunk_bytes, max_message_bytes - 1024),
         max_dim=max_dim,
         registry=None if registry_path is None else load_registry(registry_path),
+        spec=spec,
     )
     output.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -199,6 +225,20 @@ def serve_command(
         raise click.ClickException(
             f"round {first.round} aborted ({first.abort_reason}): {first.abort_detail}"
         )
+
+
+def _spec_bits(spec: bytes, bits: int) -> int:
+    """The spec's bit width, unless --bits was given explicitly and differs (an error)."""
+    if not spec:
+        return bits
+    wanted = json.loads(spec).get("bits")
+    if not isinstance(wanted, int):
+        return bits
+    ctx = click.get_current_context()
+    explicit = ctx.get_parameter_source("bits") is not click.core.ParameterSource.DEFAULT
+    if explicit and wanted != bits:
+        raise click.UsageError(f"--bits {bits} contradicts the spec's bits={wanted}")
+    return wanted
 
 
 async def _serve(
@@ -253,6 +293,8 @@ def _write(
         "threshold": final.config.get("threshold"),
         "degree": final.config.get("degree"),
         "mode": final.config.get("mode"),
+        "spec": json.loads(options.spec) if options.spec else None,
+        "spec_digest": final.spec_digest.hex(),
         "timings": final.timings,
         "sum_file": "sum.npy" if last is not None else None,
         "started_at": started,

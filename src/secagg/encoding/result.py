@@ -146,4 +146,3 @@ class DecodedResult:
         """Per-coordinate bound on the error of ``weighted_mean`` (weighted rounds only)."""
         self._weighted("weighted_mean_error_bound")
         return self.weighted_mean_bound
-

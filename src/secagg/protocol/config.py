@@ -17,8 +17,8 @@ PROTOCOL_VERSION = 1
 # The wire code of a mode is its position here: never reorder.
 _MODES: tuple[Mode, ...] = MODES
 _MAGIC = b"secagg-round-config"
-# magic, version, round id, n, t, k, D, b, mode, graph seed, context digest
-_LAYOUT = struct.Struct(">19sH16sIIIQBB32s32s")
+# magic, version, round id, n, t, k, D, b, mode, graph seed, context digest, spec digest
+_LAYOUT = struct.Struct(">19sH16sIIIQBB32s32s32s")
 ROUND_ID_BYTES = 16
 SEED_BYTES = 32
 DIGEST_BYTES = 32
@@ -57,6 +57,7 @@ class RoundConfig:
     round_id: bytes
     graph_seed: bytes
     context_digest: bytes = bytes(DIGEST_BYTES)
+    spec_digest: bytes = bytes(DIGEST_BYTES)
     version: int = PROTOCOL_VERSION
     allow_unsafe: bool = field(default=False, compare=False)
 
@@ -76,6 +77,7 @@ class RoundConfig:
         _check_bytes("round_id", self.round_id, ROUND_ID_BYTES)
         _check_bytes("graph_seed", self.graph_seed, SEED_BYTES)
         _check_bytes("context_digest", self.context_digest, DIGEST_BYTES)
+        _check_bytes("spec_digest", self.spec_digest, DIGEST_BYTES)
 
     @classmethod
     def create(
@@ -90,6 +92,7 @@ class RoundConfig:
         dropout_rate: float = 0.05,
         corrupt_rate: float = 0.05,
         context_digest: bytes = bytes(DIGEST_BYTES),
+        spec_digest: bytes = bytes(DIGEST_BYTES),
         allow_unsafe: bool = False,
         rng: RandomSource | None = None,
     ) -> RoundConfig:
@@ -97,7 +100,9 @@ class RoundConfig:
 
         Missing ``degree``/``threshold`` come from the parameter finder for ``num_clients``,
         ``dropout_rate`` and ``corrupt_rate``; a given degree without a threshold gets the
-        smallest threshold the mode allows.
+        smallest threshold the mode allows. ``spec_digest`` is
+        :func:`secagg.round_spec.spec_digest` of the spec the server announces (zeros: raw
+        integers).
         """
         n = _check_int("num_clients", num_clients, 2, MAX_CLIENTS)
         if degree is None:
@@ -121,6 +126,7 @@ class RoundConfig:
             round_id=rng.random_bytes(ROUND_ID_BYTES),
             graph_seed=rng.random_bytes(SEED_BYTES),
             context_digest=context_digest,
+            spec_digest=spec_digest,
             allow_unsafe=allow_unsafe,
         )
 
@@ -143,6 +149,7 @@ class RoundConfig:
             _MODES.index(self.mode),
             self.graph_seed,
             self.context_digest,
+            self.spec_digest,
         )
 
     @classmethod
@@ -152,12 +159,14 @@ class RoundConfig:
             raise ConfigError(
                 f"round config encoding must be {_LAYOUT.size} bytes, got {len(data)}"
             )
-        magic, version, rid, n, t, k, dim, bits, mode, seed, digest = _LAYOUT.unpack(data)
+        magic, version, rid, n, t, k, dim, bits, mode, seed, digest, spec = _LAYOUT.unpack(data)
         if magic != _MAGIC:
             raise ConfigError("not a secagg round config encoding")
         if mode >= len(_MODES):
             raise ConfigError(f"unknown mode code {mode}")
-        return cls(n, t, k, dim, bits, _MODES[mode], rid, seed, digest, version, allow_unsafe)
+        return cls(
+            n, t, k, dim, bits, _MODES[mode], rid, seed, digest, spec, version, allow_unsafe
+        )
 
     @property
     def session_id(self) -> bytes:

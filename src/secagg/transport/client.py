@@ -15,14 +15,13 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import numpy as np
 import numpy.typing as npt
 
 from secagg.crypto.signing import SigningKey
-from secagg.encoding import Encoder
 from secagg.errors import ConfigError
 from secagg.identity_registry import IdentityRegistryFile
 from secagg.protocol.client.session import ClientSession
@@ -37,6 +36,8 @@ from secagg.protocol.messages import (
     Round,
     UnmaskResponse,
 )
+from secagg.reasons import AbortReason
+from secagg.round_spec import RoundSpec, spec_digest
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.codec import (
     DEFAULT_CHUNK_BYTES,
@@ -47,6 +48,9 @@ from secagg.transport.codec import (
     server_message,
 )
 from secagg.transport.server import METHOD
+
+if TYPE_CHECKING:
+    from secagg.encoding import Encoder
 
 __all__ = ["Client", "Outcome", "channel_credentials"]
 
@@ -167,10 +171,8 @@ class Client:
         the encoder's dimension and bit width. The server decodes the sum with the same
         encoder: ``encoder.decode(sum, n_included)``.
         """
-        bits = None
         if encoder is not None:
             vector = encoder.encode(vector, weight=weight)
-            bits = encoder.bits
         elif weight is not None:
             raise ConfigError("weight needs an encoder (integer vectors carry no weight)")
         data = np.asarray(vector)
@@ -196,7 +198,7 @@ class Client:
             async with channel:
                 call = channel.stream_stream(METHOD)()
                 try:
-                    fields = await self._run(call, data, bits)
+                    fields = await self._run(call, data, encoder)
                     return Outcome(
                         True, self.name, seconds=time.perf_counter() - started, **self._io(fields)
                     )
@@ -276,7 +278,23 @@ class Client:
             raise _Failed("unknown-identity", f"roster contradicts the registry: {exc}") from None
         return {"identity": self._identity, "registry": registry}
 
-    async def _run(self, call: Any, data: npt.NDArray[Any], bits: int | None) -> dict[str, Any]:
+    async def _refuse(
+        self, call: Any, config: RoundConfig, index: int, reason: str, detail: str
+    ) -> None:
+        """Tell the server this client leaves the round (before round 0), then fail."""
+        await self._write(
+            call,
+            pb.ClientFrame(
+                abort=pb.Abort(
+                    session_id=config.session_id, sender=index, reason=reason, detail=detail[:200]
+                )
+            ),
+        )
+        raise _Failed(reason, detail)
+
+    async def _run(
+        self, call: Any, data: npt.NDArray[Any], encoder: Encoder | None
+    ) -> dict[str, Any]:
         hello = pb.ClientFrame(
             hello=pb.Hello(protocol_version=PROTOCOL_VERSION, name=self.name, dim=data.shape[0])
         )
@@ -300,11 +318,19 @@ class Client:
         }
         if config.dim != data.shape[0]:
             raise _Failed("wrong-length", f"the round sums D={config.dim}")
-        if bits is not None and config.bits != bits:
+        if encoder is not None and config.bits != encoder.bits:
             raise _Failed(
                 "config-mismatch",
-                f"the round uses b={config.bits}; this client's encoding needs b={bits}",
+                f"the round uses b={config.bits}; this client's encoding needs b={encoder.bits}",
             )
+        announced = bytes(welcome.spec)
+        if spec_digest(announced) != config.spec_digest:
+            raise _Failed("malformed-message", "Welcome.spec does not match the config's digest")
+        if encoder is not None and announced != encoder.round_spec.encode():
+            await self._refuse(
+                call, config, welcome.index, AbortReason.SPEC_MISMATCH.value,
+                _spec_difference(announced, encoder),
+            )  # fmt: skip
         chunk_bytes = int(welcome.chunk_words or 0) * (4 if config.bits <= 32 else 8)
         if chunk_bytes <= 0 or (
             welcome.max_message_bytes and chunk_bytes > welcome.max_message_bytes - 1024
@@ -315,20 +341,15 @@ class Client:
             f"(D={config.dim}, b={config.bits}, k={config.degree}, t={config.threshold})"
         )
         try:
-            session = ClientSession(config, welcome.index, data, **self._malicious(welcome, config))
-        except ConfigError as exc:
-            await self._write(
-                call,
-                pb.ClientFrame(
-                    abort=pb.Abort(
-                        session_id=config.session_id,
-                        sender=welcome.index,
-                        reason="invalid-input",
-                        detail=str(exc)[:200],
-                    )
-                ),
+            session = ClientSession(
+                config,
+                welcome.index,
+                data,
+                expected_spec_digest=None if encoder is None else encoder.spec_digest,
+                **self._malicious(welcome, config),
             )
-            raise _Failed("invalid-input", str(exc)) from None
+        except ConfigError as exc:
+            await self._refuse(call, config, welcome.index, "invalid-input", str(exc))
         first = session.start()
         await self._send_message(call, first, chunk_bytes)
         wait = self._timeout
@@ -350,3 +371,19 @@ class Client:
         self._progress(f"included in the sum with {len(included)} clients")
         await call.done_writing()
         return fields
+
+
+def _spec_difference(announced: bytes, encoder: Encoder) -> str:
+    """Why this client's encoder cannot encode for the announced spec (specs hold no secrets)."""
+    if not announced:
+        return (
+            "the round announces raw integers (no spec); this client encodes floats with "
+            f"clip={encoder.spec.clip}, quant_bits={encoder.spec.quant_bits}"
+        )
+    try:
+        theirs = RoundSpec.decode(announced)
+    except ConfigError as exc:
+        return f"the round's announced spec is malformed: {exc}"
+    return "the round's spec differs from this client's encoder (round vs client): " + "; ".join(
+        theirs.diff(encoder.round_spec)
+    )

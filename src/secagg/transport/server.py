@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from secagg.protocol.messages import (
 from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
 from secagg.reasons import AbortReason, DropReason
+from secagg.round_spec import RAW_SPEC_DIGEST, RoundSpec, spec_digest
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.codec import (
     DEFAULT_CHUNK_BYTES,
@@ -87,8 +89,12 @@ class ServerOptions:
     assembly_budget_bytes: int = 128 * 1024 * 1024  # vectors being assembled at once (min 2)
     upload_idle_timeout: float = 10.0  # longest pause between two chunks of one masked input
     registry: IdentityRegistryFile | None = None  # malicious mode: who may join, by name
+    # Canonical round spec (secagg.round_spec) announced in Welcome.spec; empty: raw integers.
+    spec: bytes = b""
 
     def __post_init__(self) -> None:
+        if self.spec:
+            _check_spec(self)
         if self.clients < 2:
             raise ConfigError(f"need at least 2 clients, got {self.clients}")
         if self.min_clients is not None and not 2 <= self.min_clients <= self.clients:
@@ -103,6 +109,23 @@ class ServerOptions:
             raise ConfigError("timeouts must be positive")
         if self.mode == "malicious" and self.registry is None:
             raise ConfigError("malicious mode needs the clients' identity registry")
+
+
+def _check_spec(opts: ServerOptions) -> None:
+    """The spec must parse and agree with the options it also fixes (bits, D, clients)."""
+    fields = RoundSpec.decode(opts.spec).fields
+    bits, dim, n_clients = fields.get("bits"), fields.get("dim"), fields.get("n_clients")
+    if bits is not None and bits != opts.bits:
+        raise ConfigError(f"the spec's vectors have b={bits}; the server was given b={opts.bits}")
+    if dim is not None and opts.dim is not None and dim != opts.dim:
+        raise ConfigError(f"the spec's vectors have D={dim}; the server was given D={opts.dim}")
+    if isinstance(dim, int) and opts.dim is None:
+        object.__setattr__(opts, "dim", dim)  # the spec fixes D: no client's Hello decides it
+    if isinstance(n_clients, int) and n_clients < opts.clients:
+        raise ConfigError(
+            f"the spec was made for at most {n_clients} clients (its bit width and decoding "
+            f"depend on it); the server expects {opts.clients}"
+        )
 
 
 @dataclass
@@ -125,6 +148,8 @@ class RoundReport:
     bytes_received: dict[str, int] = field(default_factory=dict)
     bytes_sent: dict[str, int] = field(default_factory=dict)
     total: npt.NDArray[np.unsignedinteger] | None = None
+    spec: bytes = b""  # the round spec announced to the clients (empty: raw integers)
+    spec_digest: bytes = RAW_SPEC_DIGEST  # its digest, as bound into the round config
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (without the sum itself)."""
@@ -135,6 +160,8 @@ class RoundReport:
             "abort_detail": self.abort_detail,
             "round_id": self.round_id,
             **self.config,
+            "spec": json.loads(self.spec) if self.spec else None,
+            "spec_digest": self.spec_digest.hex(),
             "included": self.included,
             "dropped": self.dropped,
             "dropped_in": self.dropped_in,
@@ -478,6 +505,7 @@ class AggregationServer:
                 dropout_rate=opts.dropout_rate,
                 corrupt_rate=opts.corrupt_rate,
                 allow_unsafe=opts.allow_unsafe,
+                spec_digest=spec_digest(opts.spec),
             )
             registry = None
             if opts.registry is not None:
@@ -514,6 +542,7 @@ class AggregationServer:
         self._assembly = asyncio.Semaphore(max(2, opts.assembly_budget_bytes // word_bytes))
         by_index = dict(enumerate(members, 1))
         report.round_id = config.round_id.hex()
+        report.spec, report.spec_digest = opts.spec, config.spec_digest
         report.config = {
             "clients": config.num_clients,
             "threshold": config.threshold,
@@ -543,6 +572,7 @@ class AggregationServer:
                     max_message_bytes=opts.max_message_bytes,
                     chunk_words=chunk_words,
                     roster=roster,
+                    spec=opts.spec,
                 )
             )
             sent += conn.send(welcome.SerializeToString())
