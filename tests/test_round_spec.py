@@ -93,7 +93,8 @@ def test_every_setting_changes_the_digest() -> None:
         Encoder(EncodingSpec(clip=1.0, quant_bits=16), INPUTS[0], N, bits=30),
     ]
     digests = {e.spec_digest for e in others}
-    assert base not in digests and len(digests) == len(others)
+    assert base not in digests
+    assert len(digests) == len(others)
 
 
 def test_a_client_can_take_the_announced_spec() -> None:
@@ -122,7 +123,8 @@ def _fields(config: RoundConfig) -> dict[str, Any]:
 
 
 def test_clip_1_vs_2_have_the_same_bit_width_so_only_the_spec_tells_them_apart() -> None:
-    assert _encoder(1.0).bits == _encoder(2.0).bits and _encoder(1.0).dim == _encoder(2.0).dim
+    assert _encoder(1.0).bits == _encoder(2.0).bits
+    assert _encoder(1.0).dim == _encoder(2.0).dim
 
 
 def test_client_session_refuses_a_round_with_another_spec() -> None:
@@ -186,7 +188,8 @@ def test_over_grpc_clients_refuse_a_server_announcing_clip_2() -> None:
     )
     assert {o.reason for o in outcomes} == {"spec-mismatch"}
     assert all("clip: 2.0 vs 1.0" in o.detail for o in outcomes)
-    assert report.status == "aborted" and report.total is None
+    assert report.status == "aborted"
+    assert report.total is None
 
 
 def test_over_grpc_an_encoder_refuses_a_raw_round() -> None:
@@ -200,7 +203,8 @@ def test_over_grpc_the_sum_decodes_only_with_the_announced_spec() -> None:
     enc = _encoder(1.0)
     report, outcomes = _network(_options(enc.round_spec.encode(), enc.bits), enc)
     assert all(o.included for o in outcomes)
-    assert report.total is not None and report.spec_digest == enc.spec_digest
+    assert report.total is not None
+    assert report.spec_digest == enc.spec_digest
     assert report.to_json()["spec"]["clip"] == 1.0
     with pytest.raises(SpecMismatchError):
         _encoder(2.0).decode(report.total, 3, spec_digest=report.spec_digest)

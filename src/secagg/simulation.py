@@ -223,6 +223,7 @@ def _run_round(
     progress: Callable[[str, int], None] | None = None,
     workers: int = 1,
     spec_digest: bytes = RAW_SPEC_DIGEST,
+    design_dropout_rate: float | None = None,
 ) -> SimulationResult:
     """Run one round over ``inputs`` (n vectors of D integers mod 2^bits); see :func:`simulate`.
 
@@ -244,6 +245,7 @@ def _run_round(
     rng: RandomSource = SystemRandom() if seed is None else DeterministicRandom(seed)
     schedule = _schedule(n, dropout, dropout_round, rng)
     rate_hint = len(schedule) / n if schedule else 0.0
+    design = min(max(rate_hint, 0.01), 0.5) if design_dropout_rate is None else design_dropout_rate
     create: dict[str, Any] = {
         "threshold": threshold,
         "mode": mode,
@@ -254,7 +256,7 @@ def _run_round(
     }
     try:
         config = RoundConfig.create(
-            n, dim, bits, degree=degree, dropout_rate=min(max(rate_hint, 0.01), 0.5), **create
+            n, dim, bits, degree=degree, dropout_rate=design, **create
         )
     except ConfigError:
         if degree is not None:
@@ -423,6 +425,7 @@ def simulate(
     corrupt_rate: float = 0.05,
     progress: Callable[[str, int], None] | None = None,
     workers: int = 1,
+    design_dropout_rate: float | None = None,
     clip: float | None = None,
     quant_bits: int = 16,
     clip_mode: str = "coordinate",
@@ -447,8 +450,10 @@ def simulate(
     ``dropout_round`` or at a random round when it is None) or an explicit schedule
     ``{client: round}`` (0-based clients; rounds as numbers 0..4 or names such as
     ``"masked-input"``): the client sends nothing from that round on. ``degree`` and
-    ``threshold`` default to the parameter finder's choice for n and the dropout rate.
-    ``seed`` makes keys, graph, rounding and dropouts reproducible (never in production).
+    ``threshold`` default to the parameter finder's choice for n and
+    ``design_dropout_rate`` (default: the fraction of clients ``dropout`` drops, at least 1%;
+    it only tunes k and t and drops no one). ``seed`` makes keys, graph, rounding and
+    dropouts reproducible (never in production).
     ``progress(round_name, clients)`` is called as each round starts. ``workers`` > 1 spreads
     the server's mask removal over that many processes.
 
@@ -469,6 +474,7 @@ def simulate(
         "corrupt_rate": corrupt_rate,
         "progress": progress,
         "workers": workers,
+        "design_dropout_rate": design_dropout_rate,
     }
     if clip is None:
         if weights is not None or dp is not None or report_clipping:

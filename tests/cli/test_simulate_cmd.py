@@ -20,7 +20,7 @@ def test_json_output() -> None:
             "50",
             "--bits",
             "16",
-            "--dropout",
+            "--drop-fraction",
             "0.25",
             "--dropout-round",
             "masked-input",
@@ -32,7 +32,9 @@ def test_json_output() -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["matches_plain_sum"] is True
-    assert summary["included"] == 6
+    # Issue 11.13: `included` is the list the Python API gives, with its count alongside.
+    assert summary["num_included"] == 6
+    assert summary["included"] == sorted(set(range(8)) - {int(c) for c in summary["dropped"]})
     assert len(summary["dropped"]) == 2
     assert summary["bytes"]["client_sent_mean"] > 50 * 4
     assert set(summary["timings"]) >= {"advertise-keys", "unmasking"}
@@ -57,3 +59,32 @@ def test_workers_option() -> None:
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["matches_plain_sum"] is True
+
+
+def test_the_old_dropout_flag_still_drops_and_says_its_new_name() -> None:
+    result = CliRunner().invoke(
+        cli, ["simulate", "-n", "8", "-d", "5", "--seed", "3", "--dropout", "0.25", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "--dropout is now --drop-fraction" in result.output
+    assert json.loads(result.output.splitlines()[-1])["num_included"] <= 6
+
+
+def test_design_dropout_rate_tunes_parameters_and_drops_no_one() -> None:
+    args = ["simulate", "-n", "40", "-d", "5", "--seed", "3", "--drop-fraction", "0", "--json"]
+    low = json.loads(CliRunner().invoke(cli, args).output)
+    high = json.loads(CliRunner().invoke(cli, [*args, "--design-dropout-rate", "0.3"]).output)
+    assert low["num_included"] == high["num_included"] == 40
+    assert high["degree"] > low["degree"]
+
+
+def test_help_tells_the_two_dropout_options_apart() -> None:
+    text = " ".join(CliRunner().invoke(cli, ["simulate", "--help"]).output.split())
+    assert "--drop-fraction" in text
+    assert "really drops" in text
+    assert "--design-dropout-rate" in text
+    assert "drops no one" in text
+    assert "--dropout " not in text  # the deprecated alias is hidden
+    serve = " ".join(CliRunner().invoke(cli, ["serve", "--help"]).output.split())
+    assert "--design-dropout-rate" in serve
+    assert "--dropout-rate" not in serve

@@ -38,11 +38,27 @@ _ROUNDS = ["advertise-keys", "share-keys", "masked-input", "consistency-check", 
 )
 @round_options("Threat model for the server.")
 @click.option(
-    "--dropout",
+    "--drop-fraction",
+    "drop_fraction",
     type=click.FloatRange(0, 1),
     default=0.1,
     show_default=True,
-    help="Fraction of clients that drop out.",
+    help="Fraction of clients this simulation really drops (chosen at random).",
+)
+@click.option(
+    "--dropout",
+    "old_dropout",
+    type=click.FloatRange(0, 1),
+    default=None,
+    hidden=True,
+    help="Deprecated name of --drop-fraction.",
+)
+@click.option(
+    "--design-dropout-rate",
+    type=click.FloatRange(0, 0.5),
+    default=None,
+    help="Dropout rate the parameter finder designs k and t for (drops no one; default: "
+    "the drop fraction, at least 1%).",
 )
 @click.option(
     "--dropout-round",
@@ -71,7 +87,9 @@ def simulate_command(
     bits: int,
     degree: int | None,
     threshold: int | None,
-    dropout: float,
+    drop_fraction: float,
+    old_dropout: float | None,
+    design_dropout_rate: float | None,
     dropout_round: str,
     mode: str,
     seed: int | None,
@@ -80,6 +98,9 @@ def simulate_command(
     as_json: bool,
 ) -> None:
     """Run a secure-aggregation round in-process over random vectors and check the sum."""
+    if old_dropout is not None:
+        click.echo("secagg simulate: --dropout is now --drop-fraction", err=True)
+        drop_fraction = old_dropout
     gen = np.random.default_rng(seed)  # test data only; masks never come from here
     high = 1 << bits
     inputs = (
@@ -92,7 +113,8 @@ def simulate_command(
         "bits": bits,
         "degree": degree,
         "threshold": threshold,
-        "dropout": dropout,
+        "dropout": drop_fraction,
+        "design_dropout_rate": design_dropout_rate,
         "dropout_round": None if dropout_round == "random" else dropout_round,
         "mode": mode,
         "seed": seed,
@@ -141,7 +163,8 @@ def _summary(result: SimulationResult, matches: bool) -> dict[str, Any]:
         "degree": cfg.degree,
         "threshold": cfg.threshold,
         "mode": cfg.mode,
-        "included": len(result.included),
+        "included": list(result.included),  # 0-based, as SimulationResult.included
+        "num_included": len(result.included),
         "dropped": {str(k): {"round": r, "reason": why} for k, (r, why) in result.dropped.items()},
         "matches_plain_sum": matches,
         "timings": {
@@ -183,7 +206,8 @@ def _print(summary: dict[str, Any]) -> None:
     )
     dropped = summary["dropped"]
     console.print(
-        f"included {summary['included']} of {summary['clients']} clients; dropped {len(dropped)}"
+        f"included {summary['num_included']} of {summary['clients']} clients; "
+        f"dropped {len(dropped)}"
     )
     for client, info in sorted(dropped.items(), key=lambda kv: int(kv[0])):
         console.print(f"  client {client}: dropped in {info['round']} ({info['reason']})")
