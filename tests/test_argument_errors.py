@@ -95,3 +95,17 @@ def test_deterministic_random_refuses_bad_seeds_with_a_secagg_error(seed: object
 @given(st.integers(min_value=-(2**127), max_value=2**127 - 1))
 def test_deterministic_random_int_seeds_are_reproducible(seed: int) -> None:
     assert DeterministicRandom(seed).random_bytes(16) == DeterministicRandom(seed).random_bytes(16)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"inputs": 5, "clip": 1.0}, "inputs must be a sequence"),
+        ({"inputs": [[0.1], [0.2]], "clip": 1.0, "weights": ["a", 1]}, r"weights\[0\]"),
+        ({"inputs": [[1], [2]], "bits": 8, "dropout": "x"}, "dropout must be a fraction"),
+    ],
+)
+def test_other_bad_arguments_name_themselves(kwargs: dict[str, object], match: str) -> None:
+    inputs = kwargs.pop("inputs")
+    with pytest.raises(ConfigError, match=match):
+        secagg.simulate(inputs, seed=1, **kwargs)  # type: ignore[arg-type]

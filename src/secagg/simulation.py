@@ -164,6 +164,12 @@ def _ragged_detail(inputs: Any) -> str:
     return "inputs must be n vectors of equal length (2-D) of integers"
 
 
+def _weight(client: int, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ConfigError(f"weights[{client}] must be a number, got {type(value).__name__}")
+    return float(value)
+
+
 def _check_bits_arg(bits: object) -> int:
     if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or not 1 <= bits <= 64:
         raise ConfigError(f"bits must be an integer in 1..64, got {bits!r}")
@@ -186,6 +192,10 @@ def _schedule(
                 )
             schedule[client] = parse_dropout_round(round_)
         return schedule
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float | np.floating):
+        raise ConfigError(
+            f"dropout must be a fraction in [0, 1] or a {{client: round}} mapping, got {dropout!r}"
+        )
     rate = float(dropout)
     if not 0.0 <= rate <= 1.0:
         raise ConfigError(f"dropout rate must be in [0, 1], got {dropout}")
@@ -482,11 +492,17 @@ def simulate(
         if bits is None:
             raise ConfigError("bits is required for integer inputs (or pass clip= for floats)")
         return _run_round(inputs, bits=bits, **common)
-    clients = list(inputs)
+    try:
+        clients = list(inputs)
+    except TypeError:
+        raise ConfigError(
+            f"inputs must be a sequence of per-client arrays or pytrees, got "
+            f"{type(inputs).__name__}"
+        ) from None
     if len(clients) < 2:
         raise ConfigError(f"need at least 2 clients, got {len(clients)}")
     if weights is not None:
-        weights = [float(w) for w in weights]
+        weights = [_weight(i, w) for i, w in enumerate(weights)]
         if len(weights) != len(clients):
             raise ConfigError(f"got {len(weights)} weights for {len(clients)} clients")
         if max_weight is None:
