@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,3 +108,26 @@ def test_unweighted_fields_over_the_network() -> None:
     assert res.mean[0] == pytest.approx(0.2, abs=res.mean_error_bound)
     with pytest.raises(EncodingError, match="not weighted"):
         _ = res.weighted_mean
+
+
+def test_the_cli_writes_only_the_weighted_fields_of_a_weighted_round(tmp_path: Path) -> None:
+    from secagg.cli.decoded_output import write_decoded
+
+    result = secagg.simulate(INPUTS, clip=1.0, quant_bits=16, weights=WEIGHTS, seed=0)
+    spec = EncodingSpec(clip=1.0, quant_bits=16, weighted=True, max_weight=max(WEIGHTS))
+    encoder = Encoder(spec, np.zeros(1), len(INPUTS))
+    assert encoder.spec_digest == result.config.spec_digest  # simulate bound this very spec
+    report = RoundReport(
+        round=1,
+        included=["a", "b", "c"],
+        total=result.total,
+        spec=encoder.round_spec.encode(),
+        spec_digest=result.config.spec_digest,
+    )
+    summary = write_decoded(tmp_path, report.spec, report)
+    assert summary is not None
+    decoded = np.load(tmp_path / "decoded.npz")
+    assert sorted(decoded.files) == ["total_weight", "weighted_mean", "weighted_sum"]
+    assert decoded["weighted_mean"][0] == pytest.approx(0.225, abs=1e-3)
+    assert decoded["weighted_sum"][0] == pytest.approx(0.9, abs=1e-3)
+    assert summary["total_weight"] == pytest.approx(4.0, abs=1e-3)

@@ -74,6 +74,12 @@ def test_serve_announces_its_spec_file_and_refuses_other_encoders(
         _encoder(1.0).decode(total, 2, spec_digest=digest)
     res = announced.decode(total, 2, spec_digest=digest)
     np.testing.assert_allclose(res.sum_flat, TREE * 3 / 4, atol=res.error_bound)
+    # The server decoded it too, with the spec it announced.
+    decoded = np.load(procs.tmp / "server-out" / "decoded.npz")
+    assert sorted(decoded.files) == ["mean", "sum"]
+    np.testing.assert_allclose(decoded["sum"], TREE * 3 / 4, atol=res.error_bound)
+    np.testing.assert_allclose(decoded["mean"], TREE * 3 / 8, atol=res.mean_error_bound)
+    assert report["decoded"]["n_included"] == 2
 
 
 def test_serve_without_a_spec_reports_a_raw_round_and_keeps_the_old_flag(procs: Procs) -> None:

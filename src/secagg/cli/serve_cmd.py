@@ -14,6 +14,7 @@ import grpc
 import numpy as np
 
 from secagg.cli.console import err_console
+from secagg.cli.decoded_output import write_decoded
 from secagg.cli.options import round_options
 from secagg.cli.spec_file import load_spec_file
 from secagg.identity_registry import load_registry
@@ -278,6 +279,7 @@ def _write(
             np.save(output / f"sum-round-{r.round}.npy", r.total)
     if last is not None and last.total is not None:
         np.save(output / "sum.npy", last.total)
+    decoded = None if last is None else write_decoded(output, options.spec, last)
     final = reports[-1]
     summary: dict[str, Any] = {
         "status": final.status,
@@ -295,6 +297,7 @@ def _write(
         "mode": final.config.get("mode"),
         "spec": json.loads(options.spec) if options.spec else None,
         "spec_digest": final.spec_digest.hex(),
+        "decoded": decoded,
         "timings": final.timings,
         "sum_file": "sum.npy" if last is not None else None,
         "started_at": started,

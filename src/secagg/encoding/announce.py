@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from secagg.encoding.dp import DPConfig
 from secagg.encoding.spec import EncodingSpec
 from secagg.errors import ConfigError
 from secagg.round_spec import RoundSpec
 
-__all__ = ["ENCODING_KIND", "encoding_fields", "spec_from_fields"]
+__all__ = ["ENCODING_KIND", "encoding_fields", "flat_template", "spec_from_fields"]
 
 ENCODING_KIND = "encoding"
 _KEYS = frozenset(
@@ -80,3 +82,15 @@ def spec_from_fields(round_spec: RoundSpec) -> tuple[EncodingSpec, dict[str, int
             raise ConfigError(f"encoding spec {key} must be a positive integer, got {value!r}")
         sizes[key] = value
     return spec, sizes
+
+
+def flat_template(round_spec: RoundSpec) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """A flat float64 template whose encoding fills the spec's D (for decoding without the
+    clients' tree structure: the values come out as one vector in flattening order)."""
+    spec, sizes = spec_from_fields(round_spec)
+    from secagg.encoding.encoder import Encoder  # the encoder module imports this one
+
+    extras = Encoder(spec, np.zeros(1), sizes["n_clients"], bits=sizes["bits"]).dim - 1
+    if sizes["dim"] <= extras:
+        raise ConfigError(f"encoding spec dim={sizes['dim']} leaves no value coordinates")
+    return np.zeros(sizes["dim"] - extras)
