@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -19,7 +19,7 @@ from secagg.protocol.config import RoundConfig
 from secagg.protocol.messages import Abort
 from secagg.reasons import AbortReason
 from secagg.round_spec import RAW_SPEC_DIGEST, RoundSpec, spec_digest
-from secagg.transport import AggregationServer, Outcome, RoundReport, ServerOptions
+from secagg.transport import ANNOUNCED, AggregationServer, Outcome, RoundReport, ServerOptions
 
 N = 3
 INPUTS = [np.array([0.1, 0.2]), np.array([0.2, 0.3]), np.array([0.3, 0.1])]
@@ -159,7 +159,11 @@ def test_integer_simulations_carry_the_raw_digest() -> None:
 # -- over gRPC --------------------------------------------------------------------------------
 
 
-def _network(options: ServerOptions, encoder: Encoder) -> tuple[RoundReport, list[Outcome]]:
+def _network(
+    options: ServerOptions,
+    encoder: Encoder | Literal["announced"],
+    weights: list[float] | None = None,
+) -> tuple[RoundReport, list[Outcome]]:
     async def run() -> tuple[RoundReport, list[Outcome]]:
         server = AggregationServer(options, "127.0.0.1:0")
         port = await server.start()
@@ -167,7 +171,9 @@ def _network(options: ServerOptions, encoder: Encoder) -> tuple[RoundReport, lis
         outcomes = await asyncio.gather(
             *(
                 secagg.Client(f"127.0.0.1:{port}", name=f"u{i}", insecure=True, timeout=20).submit(
-                    x, encoder=encoder
+                    x,
+                    encoder=encoder,
+                    weight=None if weights is None else weights[i],
                 )
                 for i, x in enumerate(INPUTS)
             )
@@ -220,3 +226,23 @@ def test_server_options_refuse_a_spec_that_contradicts_them() -> None:
     with pytest.raises(ConfigError, match="at most 3 clients"):
         ServerOptions(clients=N + 1, bits=enc.bits, spec=enc.round_spec.encode())
     assert ServerOptions(clients=N, bits=enc.bits, spec=enc.round_spec.encode()).dim == enc.dim
+
+
+def test_over_grpc_clients_can_take_the_announced_spec() -> None:
+    announced = _encoder(1.0, weighted=True, max_weight=4.0)
+    weights = [1.0, 1.0, 2.0]
+    report, outcomes = _network(
+        _options(announced.round_spec.encode(), announced.bits), ANNOUNCED, weights
+    )
+    assert all(o.included for o in outcomes), outcomes
+    assert report.total is not None
+    res = announced.decode(report.total, 3, spec_digest=report.spec_digest)
+    expected = sum(w * x for w, x in zip(weights, INPUTS, strict=True)) / sum(weights)
+    assert res.weighted_mean_flat == pytest.approx(expected, abs=res.weighted_mean_error_bound)
+
+
+def test_over_grpc_taking_the_announced_spec_of_a_raw_round_fails_loudly() -> None:
+    options = ServerOptions(clients=N, bits=16, dim=3, phase_timeout=10, join_timeout=10)
+    _report, outcomes = _network(options, ANNOUNCED)
+    assert {o.reason for o in outcomes} == {"spec-mismatch"}
+    assert "raw integers" in outcomes[0].detail

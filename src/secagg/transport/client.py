@@ -15,14 +15,15 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Final, Literal
 
 import grpc
 import numpy as np
 import numpy.typing as npt
 
 from secagg.crypto.signing import SigningKey
-from secagg.errors import ConfigError
+from secagg.encoding import Encoder
+from secagg.errors import ConfigError, EncodingError
 from secagg.identity_registry import IdentityRegistryFile
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.client.state import ClientState
@@ -49,10 +50,10 @@ from secagg.transport.codec import (
 )
 from secagg.transport.server import METHOD
 
-if TYPE_CHECKING:
-    from secagg.encoding import Encoder
+__all__ = ["ANNOUNCED", "Client", "Outcome", "channel_credentials"]
 
-__all__ = ["Client", "Outcome", "channel_credentials"]
+# ``submit(tree, encoder=ANNOUNCED)``: encode with the spec the round announces in Welcome.
+ANNOUNCED: Final = "announced"
 
 _ROUND_OF: dict[type, Round] = {
     AdvertiseKeys: Round.ADVERTISE_KEYS,
@@ -155,29 +156,46 @@ class Client:
         self._received = 0
 
     def submit_sync(
-        self, vector: Any, *, encoder: Encoder | None = None, weight: float | None = None
+        self,
+        vector: Any,
+        *,
+        encoder: Encoder | Literal["announced"] | None = None,
+        weight: float | None = None,
     ) -> Outcome:
         """:meth:`submit` for code without an event loop."""
         return asyncio.run(self.submit(vector, encoder=encoder, weight=weight))
 
     async def submit(
-        self, vector: Any, *, encoder: Encoder | None = None, weight: float | None = None
+        self,
+        vector: Any,
+        *,
+        encoder: Encoder | Literal["announced"] | None = None,
+        weight: float | None = None,
     ) -> Outcome:
         """Join a round with ``vector`` (D integers mod 2^bits) and run it to the end.
 
-        With ``encoder`` (a :class:`secagg.encoding.Encoder` built from the spec everyone in
-        the round uses), ``vector`` is a float array or pytree (and ``weight`` its weight in
-        a weighted mean): it is clipped, quantized and encoded here, and the round must use
-        the encoder's dimension and bit width. The server decodes the sum with the same
-        encoder: ``encoder.decode(sum, n_included)``.
+        With ``encoder`` (a :class:`secagg.encoding.Encoder`), ``vector`` is a float array or
+        pytree (and ``weight`` its weight in a weighted mean): it is clipped, quantized and
+        encoded here. The round must announce exactly the encoder's spec (``Welcome.spec``,
+        bound into the session id); otherwise the client leaves with ``spec-mismatch``.
+        ``encoder=ANNOUNCED`` ("announced") instead encodes with whatever encoding spec the
+        round announces (the server's D must then be fixed, by ``--dim`` or its spec). The
+        server decodes the sum with the same spec:
+        ``encoder.decode(sum, n_included, spec_digest=report.spec_digest)``.
         """
-        if encoder is not None:
-            vector = encoder.encode(vector, weight=weight)
-        elif weight is not None:
-            raise ConfigError("weight needs an encoder (integer vectors carry no weight)")
-        data = np.asarray(vector)
-        if data.ndim != 1 or data.shape[0] < 1:
-            raise ConfigError(f"vector must be 1-D and non-empty, got shape {data.shape}")
+        tree = None
+        if encoder == ANNOUNCED:
+            tree, data = vector, np.zeros(0, dtype=np.uint64)  # encoded once the spec is known
+        else:
+            if isinstance(encoder, Encoder):
+                vector = encoder.encode(vector, weight=weight)
+            elif encoder is not None:
+                raise ConfigError(f"encoder must be an Encoder, 'announced' or None: {encoder!r}")
+            elif weight is not None:
+                raise ConfigError("weight needs an encoder (integer vectors carry no weight)")
+            data = np.asarray(vector)
+            if data.ndim != 1 or data.shape[0] < 1:
+                raise ConfigError(f"vector must be 1-D and non-empty, got shape {data.shape}")
         started = time.perf_counter()
         self._sent = self._received = 0
         options: list[tuple[str, str | int]] = [
@@ -198,7 +216,8 @@ class Client:
             async with channel:
                 call = channel.stream_stream(METHOD)()
                 try:
-                    fields = await self._run(call, data, encoder)
+                    own = encoder if isinstance(encoder, Encoder) else None
+                    fields = await self._run(call, data, own, tree, weight)
                     return Outcome(
                         True, self.name, seconds=time.perf_counter() - started, **self._io(fields)
                     )
@@ -278,6 +297,29 @@ class Client:
             raise _Failed("unknown-identity", f"roster contradicts the registry: {exc}") from None
         return {"identity": self._identity, "registry": registry}
 
+    async def _take_announced(
+        self, call: Any, config: RoundConfig, welcome: pb.Welcome, tree: Any, weight: float | None
+    ) -> tuple[Encoder, npt.NDArray[Any]]:
+        """Build the encoder the round announced and encode ``tree`` with it, or leave."""
+        announced = bytes(welcome.spec)
+        if spec_digest(announced) != config.spec_digest:
+            raise _Failed("malformed-message", "Welcome.spec does not match the config's digest")
+        reason = AbortReason.SPEC_MISMATCH.value
+        if not announced:
+            await self._refuse(
+                call, config, welcome.index, reason,
+                "the round announces raw integers (no spec); this client encodes floats",
+            )  # fmt: skip
+        try:
+            encoder = Encoder.from_round_spec(announced, tree)
+        except (ConfigError, EncodingError) as exc:
+            await self._refuse(call, config, welcome.index, reason, f"announced spec: {exc}")
+        try:
+            return encoder, encoder.encode(tree, weight=weight)
+        except EncodingError as exc:
+            await self._refuse(call, config, welcome.index, "invalid-input", str(exc))
+        raise AssertionError("unreachable")  # _refuse always raises
+
     async def _refuse(
         self, call: Any, config: RoundConfig, index: int, reason: str, detail: str
     ) -> None:
@@ -293,8 +335,14 @@ class Client:
         raise _Failed(reason, detail)
 
     async def _run(
-        self, call: Any, data: npt.NDArray[Any], encoder: Encoder | None
+        self,
+        call: Any,
+        data: npt.NDArray[Any],
+        encoder: Encoder | None,
+        tree: Any = None,
+        weight: float | None = None,
     ) -> dict[str, Any]:
+        # dim 0: "the round's D" (only when encoding with the announced spec, below).
         hello = pb.ClientFrame(
             hello=pb.Hello(protocol_version=PROTOCOL_VERSION, name=self.name, dim=data.shape[0])
         )
@@ -316,6 +364,8 @@ class Client:
             "round_id": config.round_id.hex(),
             "num_clients": config.num_clients,
         }
+        if tree is not None:
+            encoder, data = await self._take_announced(call, config, welcome, tree, weight)
         if config.dim != data.shape[0]:
             raise _Failed("wrong-length", f"the round sums D={config.dim}")
         if encoder is not None and config.bits != encoder.bits:

@@ -340,9 +340,14 @@ class AggregationServer:
             return _reject("unsupported-version", f"server speaks version {PROTOCOL_VERSION}")
         if not 1 <= len(name) <= MAX_NAME_LENGTH or not name.isprintable():
             return _reject(DropReason.MALFORMED.value, "name must be 1..128 printable characters")
-        if not 1 <= hello.dim <= self.options.max_dim:
+        dim = int(hello.dim)
+        if dim == 0 and self.options.dim is not None:
+            # "Whatever the round sums": a client that encodes with the announced spec learns
+            # D only from Welcome; the server's D is fixed (by --dim or its spec).
+            dim = self.options.dim
+        if not 1 <= dim <= self.options.max_dim:
             return _reject(DropReason.OVERSIZED.value, f"dim must be in 1..{self.options.max_dim}")
-        if self.options.dim is not None and hello.dim != self.options.dim:
+        if self.options.dim is not None and dim != self.options.dim:
             return _reject(DropReason.WRONG_LENGTH.value, f"this server sums D={self.options.dim}")
         registry = self.options.registry
         if registry is not None and registry.by_name(name) is None:
@@ -353,7 +358,7 @@ class AggregationServer:
         if not self._accepting or len(self._lobby) >= 4 * self.options.clients + 16:
             return _reject("no-round", "the server takes no more clients")
         conn.name = name
-        conn.dim = int(hello.dim)
+        conn.dim = dim
         self._names.add(name)
         self._lobby.append(conn)
         self._lobby_changed.set()
