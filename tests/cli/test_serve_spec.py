@@ -94,3 +94,30 @@ def test_serve_without_a_spec_reports_a_raw_round_and_keeps_the_old_flag(procs: 
     assert report["spec"] is None
     assert report["spec_digest"] == "00" * 32
     assert "--dropout-rate is now --design-dropout-rate" in procs.log("server")
+
+
+def test_cli_clients_encode_floats_with_the_announced_weighted_spec(
+    procs: Procs, tmp_path: Path
+) -> None:
+    announced = Encoder(
+        EncodingSpec(clip=1.0, quant_bits=12, weighted=True, max_weight=10.0), TREE, 3
+    )
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_bytes(announced.round_spec.encode())
+    port = free_port()
+    server = procs.serve(port, "--clients", "3", "--spec", str(spec_file), "--insecure")
+    trees = {"a": TREE, "b": -TREE, "c": TREE / 2}
+    weights = {"a": 1.0, "b": 2.0, "c": 4.0}
+    clients = [
+        procs.client(
+            port, n, trees[n], "--insecure", "--announced-encoding", "--weight", str(weights[n])
+        )
+        for n in trees
+    ]
+    assert wait_all([*clients, server]) == [0, 0, 0, 0]
+    decoded = np.load(procs.tmp / "server-out" / "decoded.npz")
+    assert "sum" not in decoded.files  # a weighted round never aggregated sum(x)
+    expected = sum(weights[n] * trees[n] for n in trees) / sum(weights.values())
+    bound = procs.report()["decoded"]["weighted_mean_error_bound"]
+    np.testing.assert_allclose(decoded["weighted_mean"], expected, atol=bound)
+    assert decoded["total_weight"][0] == pytest.approx(7.0, abs=0.01)

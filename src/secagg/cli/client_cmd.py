@@ -13,7 +13,7 @@ from secagg.cli.console import err_console
 from secagg.identity_registry import load_identity, load_registry
 from secagg.protocol.messages import Round
 from secagg.simulation import parse_dropout_round
-from secagg.transport.client import Client, Outcome
+from secagg.transport.client import ANNOUNCED, Client, Outcome
 
 __all__ = ["client_command"]
 
@@ -58,6 +58,18 @@ __all__ = ["client_command"]
     default=None,
     help="Malicious mode: the trusted identity registry, received out of band.",
 )
+@click.option(
+    "--announced-encoding",
+    is_flag=True,
+    help="INPUT holds floats: encode them with the encoding spec the round announces "
+    "(refuses a round without one).",
+)
+@click.option(
+    "--weight",
+    type=float,
+    default=None,
+    help="With --announced-encoding: this client's weight in a weighted round.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")
 @click.option("--stall-at", default=None, hidden=True, help="Testing: stop answering at a round.")
 def client_command(
@@ -70,6 +82,8 @@ def client_command(
     timeout: float,
     identity_path: Path | None,
     registry_path: Path | None,
+    announced_encoding: bool,
+    weight: float | None,
     as_json: bool,
     stall_at: str | None,
 ) -> None:
@@ -80,9 +94,13 @@ def client_command(
         vector = np.load(input_path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise click.BadParameter(f"cannot read {input_path}: {exc}", param_hint="--input") from None
-    if vector.ndim != 1 or vector.dtype.kind not in "iu":
+    if weight is not None and not announced_encoding:
+        raise click.UsageError("--weight needs --announced-encoding (integers carry no weight)")
+    kinds = "iuf" if announced_encoding else "iu"
+    if vector.ndim != 1 or vector.dtype.kind not in kinds:
         raise click.BadParameter(
-            f"{input_path} must hold a 1-D integer vector, got {vector.dtype} {vector.shape}",
+            f"{input_path} must hold a 1-D {'numeric' if announced_encoding else 'integer'} "
+            f"vector, got {vector.dtype} {vector.shape}",
             param_hint="--input",
         )
     stall: Round | None = None if stall_at is None else parse_dropout_round(stall_at)
@@ -102,7 +120,10 @@ def client_command(
         identity=None if identity_path is None else load_identity(identity_path),
         registry=None if registry_path is None else load_registry(registry_path),
     )
-    outcome = client.submit_sync(vector)
+    if announced_encoding:
+        outcome = client.submit_sync(vector, encoder=ANNOUNCED, weight=weight)
+    else:
+        outcome = client.submit_sync(vector)
     if as_json:
         click.echo(json.dumps(outcome.to_json()))
     else:
