@@ -214,6 +214,8 @@ def test_over_grpc_the_sum_decodes_only_with_the_announced_spec() -> None:
     assert report.to_json()["spec"]["clip"] == 1.0
     with pytest.raises(SpecMismatchError):
         _encoder(2.0).decode(report.total, 3, spec_digest=report.spec_digest)
+    with pytest.raises(SpecMismatchError):
+        report.decode(_encoder(2.0))
     taken = Encoder.from_round_spec(report.spec, INPUTS[0])
     res = taken.decode(report.total, 3, spec_digest=report.spec_digest)
     assert res.mean_flat == pytest.approx([0.2, 0.2], abs=res.mean_error_bound)

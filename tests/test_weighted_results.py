@@ -100,10 +100,7 @@ def test_weighted_fields_over_the_network() -> None:
 
 def test_unweighted_fields_over_the_network() -> None:
     encoder, report = _network_round(EncodingSpec(clip=1.0, quant_bits=16), None)
-    assert report.total is not None
-    res = encoder.decode(
-        report.total, n_included=len(report.included), spec_digest=report.spec_digest
-    )
+    res = report.decode(encoder)  # the round's own spec digest and included count
     assert res.sum[0] == pytest.approx(0.6, abs=res.error_bound)
     assert res.mean[0] == pytest.approx(0.2, abs=res.mean_error_bound)
     with pytest.raises(EncodingError, match="not weighted"):

@@ -26,6 +26,7 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
+from secagg.encoding import DecodedResult, Encoder
 from secagg.errors import ConfigError, RoundAbortedError
 from secagg.identity_registry import IdentityRegistryFile
 from secagg.protocol.config import PROTOCOL_VERSION, Mode, RoundConfig
@@ -150,6 +151,16 @@ class RoundReport:
     total: npt.NDArray[np.unsignedinteger] | None = None
     spec: bytes = b""  # the round spec announced to the clients (empty: raw integers)
     spec_digest: bytes = RAW_SPEC_DIGEST  # its digest, as bound into the round config
+
+    def decode(self, encoder: Encoder) -> DecodedResult:
+        """The round's sum decoded with ``encoder``, which must have the round's spec.
+
+        Raises :class:`SpecMismatchError` for an encoder with another spec and
+        :class:`ConfigError` when the round produced no sum.
+        """
+        if self.total is None or not self.included:
+            raise ConfigError(f"round {self.round} produced no sum (status {self.status})")
+        return encoder.decode(self.total, len(self.included), spec_digest=self.spec_digest)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (without the sum itself)."""
