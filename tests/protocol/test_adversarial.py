@@ -726,7 +726,7 @@ def test_simulate_cli_runs_malicious_mode_with_dropouts() -> None:
             "40",
             "--mode",
             "malicious",
-            "--dropout",
+            "--drop-fraction",
             "0.2",
             "--dropout-round",
             "random",
