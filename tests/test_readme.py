@@ -12,12 +12,16 @@ diagrams or output, never run.
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import pytest
+
+from secagg.cli.main import cli
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 _FENCE = re.compile(r"^```(\w*)\s*$")
@@ -105,3 +109,42 @@ def test_blocks_run_in_order(tmp_path: Path) -> None:
             f"{block.label} failed ({result.returncode}):\n{block.code}\n"
             f"stdout:\n{result.stdout[-2000:]}\nstderr:\n{result.stderr[-4000:]}"
         )
+
+
+def _secagg_commands(code: str) -> list[list[str]]:
+    """Every ``secagg ...`` command line of a shell block, continuation lines joined."""
+    joined = code.replace("\\\n", " ")
+    commands = []
+    for line in joined.splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line.startswith("secagg "):
+            commands.append(shlex.split(line))
+    return commands
+
+
+SHELL_BLOCKS = [b for b in BLOCKS if b.lang in _SHELL]
+
+
+@pytest.mark.parametrize("block", SHELL_BLOCKS, ids=[b.label for b in SHELL_BLOCKS])
+def test_shell_blocks_use_only_options_that_exist(block: Block) -> None:
+    """Also for blocks that cannot run here: a renamed flag must not survive in the README."""
+    for argv in _secagg_commands(block.code):
+        command: click.Command = cli
+        words = argv[1:]
+        while isinstance(command, click.Group) and words and words[0] in command.commands:
+            command, words = command.commands[words[0]], words[1:]
+        # Hidden options are deprecated aliases: the README must use the current names.
+        known = {
+            opt
+            for p in command.params
+            if not getattr(p, "hidden", False)
+            for opt in (*p.opts, *p.secondary_opts)
+        }
+        used = {w.split("=", 1)[0] for w in words if w.startswith("-")}
+        assert used <= known, f"{block.label}: {' '.join(argv)} uses unknown {used - known}"
+
+
+def test_the_option_check_catches_a_renamed_flag() -> None:
+    stale = Block(1, "sh", "secagg simulate --clients 3 \\\n    --dropout 0.1\n", None)
+    with pytest.raises(AssertionError, match="--dropout"):
+        test_shell_blocks_use_only_options_that_exist(stale)
