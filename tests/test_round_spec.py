@@ -248,3 +248,43 @@ def test_over_grpc_taking_the_announced_spec_of_a_raw_round_fails_loudly() -> No
     _report, outcomes = _network(options, ANNOUNCED)
     assert {o.reason for o in outcomes} == {"spec-mismatch"}
     assert "raw integers" in outcomes[0].detail
+
+
+def test_over_grpc_any_kind_of_spec_binds_pre_encoded_vectors() -> None:
+    """The mechanism is generic: e.g. an analytics query's spec, with integer vectors."""
+    query = RoundSpec("query", {"buckets": [0, 10, 100], "cap": 1})
+    other = RoundSpec("query", {"buckets": [0, 5, 100], "cap": 1})
+    options = ServerOptions(
+        clients=4, bits=8, dim=3, phase_timeout=10, join_timeout=10, spec=query.encode()
+    )
+    mine = {"a": query, "b": query, "c": other, "d": b""}
+
+    async def run() -> tuple[RoundReport, dict[str, Outcome]]:
+        server = AggregationServer(options, "127.0.0.1:0")
+        port = await server.start()
+        running = asyncio.create_task(server.run())
+        outcomes = await asyncio.gather(
+            *(
+                secagg.Client(f"127.0.0.1:{port}", name=n, insecure=True, timeout=20).submit(
+                    np.array([1, 0, 1], dtype=np.uint32), spec=s
+                )
+                for n, s in mine.items()
+            )
+        )
+        return (await asyncio.wait_for(running, 60))[0], {o.name: o for o in outcomes}
+
+    report, outcomes = asyncio.run(run())
+    assert outcomes["a"].included
+    assert outcomes["b"].included
+    assert outcomes["c"].reason == "spec-mismatch"
+    assert "buckets: [0, 10, 100] vs [0, 5, 100]" in outcomes["c"].detail
+    assert outcomes["d"].reason == "spec-mismatch"
+    assert report.spec_digest == query.digest
+    assert report.total is not None
+    assert report.total.tolist() == [2, 0, 2]
+
+
+def test_a_client_refuses_a_non_canonical_spec_before_connecting() -> None:
+    client = secagg.Client("127.0.0.1:1", insecure=True)
+    with pytest.raises(ConfigError, match="not canonical"):
+        client.submit_sync(np.zeros(2, dtype=np.uint32), spec=b'{"kind": "query", "version": 1}')

@@ -161,9 +161,10 @@ class Client:
         *,
         encoder: Encoder | Literal["announced"] | None = None,
         weight: float | None = None,
+        spec: RoundSpec | bytes | None = None,
     ) -> Outcome:
         """:meth:`submit` for code without an event loop."""
-        return asyncio.run(self.submit(vector, encoder=encoder, weight=weight))
+        return asyncio.run(self.submit(vector, encoder=encoder, weight=weight, spec=spec))
 
     async def submit(
         self,
@@ -171,8 +172,14 @@ class Client:
         *,
         encoder: Encoder | Literal["announced"] | None = None,
         weight: float | None = None,
+        spec: RoundSpec | bytes | None = None,
     ) -> Outcome:
         """Join a round with ``vector`` (D integers mod 2^bits) and run it to the end.
+
+        ``spec`` (any kind, e.g. an analytics query's; ``b""`` for raw integers) is what this
+        client's integers mean: the round must announce exactly it, or the client leaves with
+        ``spec-mismatch`` before sending anything. Without it (and without an encoder) the
+        client takes the round's spec as given.
 
         With ``encoder`` (a :class:`secagg.encoding.Encoder`), ``vector`` is a float array or
         pytree (and ``weight`` its weight in a weighted mean): it is clipped, quantized and
@@ -184,6 +191,15 @@ class Client:
         ``encoder.decode(sum, n_included, spec_digest=report.spec_digest)``.
         """
         tree = None
+        expected = spec.encode() if isinstance(spec, RoundSpec) else spec
+        if spec is not None and encoder is not None:
+            raise ConfigError("pass spec or encoder, not both (an encoder has its own spec)")
+        if expected is not None:
+            spec_digest(expected)  # a TypeError-free check that it is bytes
+            if expected:
+                RoundSpec.decode(expected)  # refuse a non-canonical spec here, not mid-round
+        if isinstance(encoder, Encoder):
+            expected = encoder.round_spec.encode()
         if encoder == ANNOUNCED:
             tree, data = vector, np.zeros(0, dtype=np.uint64)  # encoded once the spec is known
         else:
@@ -216,8 +232,8 @@ class Client:
             async with channel:
                 call = channel.stream_stream(METHOD)()
                 try:
-                    own = encoder if isinstance(encoder, Encoder) else None
-                    fields = await self._run(call, data, own, tree, weight)
+                    bits = encoder.bits if isinstance(encoder, Encoder) else None
+                    fields = await self._run(call, data, expected, bits, tree, weight)
                     return Outcome(
                         True, self.name, seconds=time.perf_counter() - started, **self._io(fields)
                     )
@@ -338,7 +354,8 @@ class Client:
         self,
         call: Any,
         data: npt.NDArray[Any],
-        encoder: Encoder | None,
+        expected: bytes | None,
+        bits: int | None,
         tree: Any = None,
         weight: float | None = None,
     ) -> dict[str, Any]:
@@ -366,20 +383,21 @@ class Client:
         }
         if tree is not None:
             encoder, data = await self._take_announced(call, config, welcome, tree, weight)
+            expected, bits = encoder.round_spec.encode(), encoder.bits
         if config.dim != data.shape[0]:
             raise _Failed("wrong-length", f"the round sums D={config.dim}")
-        if encoder is not None and config.bits != encoder.bits:
+        if bits is not None and config.bits != bits:
             raise _Failed(
                 "config-mismatch",
-                f"the round uses b={config.bits}; this client's encoding needs b={encoder.bits}",
+                f"the round uses b={config.bits}; this client's encoding needs b={bits}",
             )
         announced = bytes(welcome.spec)
         if spec_digest(announced) != config.spec_digest:
             raise _Failed("malformed-message", "Welcome.spec does not match the config's digest")
-        if encoder is not None and announced != encoder.round_spec.encode():
+        if expected is not None and announced != expected:
             await self._refuse(
                 call, config, welcome.index, AbortReason.SPEC_MISMATCH.value,
-                _spec_difference(announced, encoder),
+                _spec_difference(announced, expected),
             )  # fmt: skip
         chunk_bytes = int(welcome.chunk_words or 0) * (4 if config.bits <= 32 else 8)
         if chunk_bytes <= 0 or (
@@ -395,7 +413,7 @@ class Client:
                 config,
                 welcome.index,
                 data,
-                expected_spec_digest=None if encoder is None else encoder.spec_digest,
+                expected_spec_digest=None if expected is None else spec_digest(expected),
                 **self._malicious(welcome, config),
             )
         except ConfigError as exc:
@@ -423,17 +441,17 @@ class Client:
         return fields
 
 
-def _spec_difference(announced: bytes, encoder: Encoder) -> str:
-    """Why this client's encoder cannot encode for the announced spec (specs hold no secrets)."""
+def _spec_difference(announced: bytes, expected: bytes) -> str:
+    """Why this client's vector does not fit the announced spec (specs hold no secrets)."""
     if not announced:
-        return (
-            "the round announces raw integers (no spec); this client encodes floats with "
-            f"clip={encoder.spec.clip}, quant_bits={encoder.spec.quant_bits}"
-        )
+        return "the round announces raw integers (no spec); this client's vector has a spec"
+    if not expected:
+        return "the round announces a spec; this client sends raw integers (spec=b'')"
     try:
         theirs = RoundSpec.decode(announced)
     except ConfigError as exc:
         return f"the round's announced spec is malformed: {exc}"
-    return "the round's spec differs from this client's encoder (round vs client): " + "; ".join(
-        theirs.diff(encoder.round_spec)
+    mine = RoundSpec.decode(expected)
+    return "the round's spec differs from this client's (round vs client): " + "; ".join(
+        theirs.diff(mine)
     )
