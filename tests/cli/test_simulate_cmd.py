@@ -88,3 +88,23 @@ def test_help_tells_the_two_dropout_options_apart() -> None:
     serve = " ".join(CliRunner().invoke(cli, ["serve", "--help"]).output.split())
     assert "--design-dropout-rate" in serve
     assert "--dropout-rate" not in serve
+
+
+def test_unsafe_threshold_errors_name_the_cli_flag() -> None:
+    """Issue 11.13: the CLI says --allow-unsafe, not the Python keyword allow_unsafe=True."""
+    unsafe = ["--degree", "9", "--threshold", "3"]
+    simulate = CliRunner().invoke(cli, ["simulate", "-n", "10", "-d", "5", *unsafe])
+    assert simulate.exit_code == 2
+    assert "--allow-unsafe" in simulate.output
+    assert "allow_unsafe=True" not in simulate.output
+    # serve refuses before it listens or waits for anyone.
+    serve = CliRunner().invoke(
+        cli, ["serve", "-n", "10", "--output", "unused", "--insecure", *unsafe]
+    )
+    assert serve.exit_code == 2
+    assert "--allow-unsafe" in serve.output
+    allowed = CliRunner().invoke(
+        cli, ["simulate", "-n", "10", "-d", "5", "--seed", "1", "--json", "--allow-unsafe", *unsafe]
+    )
+    assert allowed.exit_code == 0, allowed.output
+    assert json.loads(allowed.output)["threshold"] == 3

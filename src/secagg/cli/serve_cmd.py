@@ -15,7 +15,7 @@ import numpy as np
 
 from secagg.cli.console import err_console
 from secagg.cli.decoded_output import write_decoded
-from secagg.cli.options import round_options
+from secagg.cli.options import check_round_options, cli_wording, round_options
 from secagg.cli.spec_file import load_spec_file
 from secagg.identity_registry import load_registry
 from secagg.protocol.config import Mode
@@ -196,6 +196,7 @@ def serve_command(
         raise click.UsageError("--registry goes with --mode malicious, and it needs one")
     if min_clients is not None and min_clients > clients:
         raise click.UsageError("--min-clients cannot exceed --clients")
+    check_round_options(clients, degree, threshold, mode, allow_unsafe)
     options = ServerOptions(
         clients=clients,
         bits=bits,
@@ -224,7 +225,8 @@ def serve_command(
     if failed:
         first = failed[0]
         raise click.ClickException(
-            f"round {first.round} aborted ({first.abort_reason}): {first.abort_detail}"
+            f"round {first.round} aborted ({first.abort_reason}): "
+            f"{cli_wording(first.abort_detail)}"
         )
 
 

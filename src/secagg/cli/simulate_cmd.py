@@ -11,7 +11,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from secagg.cli.console import console
-from secagg.cli.options import round_options
+from secagg.cli.options import check_round_options, cli_wording, round_options
+from secagg.errors import ConfigError
 from secagg.simulation import SimulationResult, simulate
 
 __all__ = ["simulate_command"]
@@ -101,6 +102,7 @@ def simulate_command(
     if old_dropout is not None:
         click.echo("secagg simulate: --dropout is now --drop-fraction", err=True)
         drop_fraction = old_dropout
+    check_round_options(clients, degree, threshold, mode, allow_unsafe)  # type: ignore[arg-type]
     gen = np.random.default_rng(seed)  # test data only; masks never come from here
     high = 1 << bits
     inputs = (
@@ -121,27 +123,10 @@ def simulate_command(
         "allow_unsafe": allow_unsafe,
         "workers": workers,
     }
-    if as_json:
-        result = simulate(inputs, **kwargs)
-    else:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("round", total=len(_ROUNDS) if mode == "malicious" else 4)
-
-            def step(name: str, count: int) -> None:
-                bar.update(
-                    task,
-                    advance=0 if name == "advertise-keys" else 1,
-                    description=f"{name} ({count} clients)",
-                )
-
-            result = simulate(inputs, progress=step, **kwargs)
+    try:
+        result = _run(inputs, kwargs, progress=not as_json)
+    except ConfigError as exc:
+        raise click.ClickException(cli_wording(str(exc))) from None
     matches = bool(np.array_equal(result.total, result.plain_total(inputs)))
     summary = _summary(result, matches)
     if as_json:
@@ -150,6 +135,29 @@ def simulate_command(
         _print(summary)
     if not matches:
         raise click.ClickException("the secure total does NOT match the plain sum")
+
+
+def _run(inputs: Any, kwargs: dict[str, Any], *, progress: bool) -> SimulationResult:
+    if not progress:
+        return simulate(inputs, **kwargs)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("round", total=len(_ROUNDS) if kwargs["mode"] == "malicious" else 4)
+
+        def step(name: str, count: int) -> None:
+            bar.update(
+                task,
+                advance=0 if name == "advertise-keys" else 1,
+                description=f"{name} ({count} clients)",
+            )
+
+        return simulate(inputs, progress=step, **kwargs)
 
 
 def _summary(result: SimulationResult, matches: bool) -> dict[str, Any]:
