@@ -24,20 +24,23 @@ Lengths and counts are unsigned 64-bit big-endian. The hash input starts with th
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from secagg.errors import ConfigError
 
-__all__ = ["CONTEXT_DIGEST_BYTES", "context_digest"]
+__all__ = ["CONTEXT_DIGEST_BYTES", "context_digest", "context_file_digest"]
 
 CONTEXT_DIGEST_BYTES = 32
 _LABEL = b"secagg/v1/context"
 _U64 = struct.Struct(">Q")
 _MAX_DEPTH = 64
+_FILE_CHUNK = 1 << 20
 
 
 def context_digest(obj: Any) -> bytes:
@@ -49,6 +52,30 @@ def context_digest(obj: Any) -> bytes:
     """
     h = hashlib.sha256(_LABEL)
     _feed(h, obj, 0)
+    return h.digest()
+
+
+def context_file_digest(path: str | os.PathLike[str]) -> bytes:
+    """:func:`context_digest` of a file's bytes (say, the model file), read in chunks.
+
+    Equal to ``context_digest(Path(path).read_bytes())``; the server's ``--context FILE`` and
+    the clients' ``--context FILE`` both use it. Raises :class:`ConfigError` naming the file when
+    it cannot be read.
+    """
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            h = hashlib.sha256(_LABEL)
+            h.update(b"B" + _U64.pack(size))
+            read = 0
+            while chunk := fh.read(_FILE_CHUNK):
+                h.update(chunk)
+                read += len(chunk)
+    except OSError as exc:
+        raise ConfigError(f"cannot read context file {p}: {exc.strerror or exc}") from None
+    if read != size:
+        raise ConfigError(f"context file {p} changed while it was read")
     return h.digest()
 
 

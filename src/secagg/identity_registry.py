@@ -53,8 +53,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from secagg.crypto.entropy import RandomSource
-from secagg.crypto.signing import PUBLIC_KEY_BYTES, SigningKey
+from secagg.crypto.entropy import RandomSource, default_random
+from secagg.crypto.signing import PUBLIC_KEY_BYTES, SigningKey, is_weak_public_key
 from secagg.errors import ConfigError, InvalidKeyError
 
 __all__ = [
@@ -108,7 +108,16 @@ def parse_public_key(text: object, *, where: str = "public key") -> bytes:
         Ed25519PublicKey.from_public_bytes(raw)
     except ValueError:
         raise ConfigError(f"{where}: not a valid Ed25519 public key") from None
+    _refuse_weak(raw, where)
     return raw
+
+
+def _refuse_weak(raw: bytes, where: str) -> None:
+    if is_weak_public_key(raw):
+        raise ConfigError(
+            f"{where}: a small-order or non-canonical Ed25519 point, under which forged "
+            "signatures verify; expected a key from 'secagg keys generate'"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +131,7 @@ class RegistryEntry:
     def __post_init__(self) -> None:
         if not isinstance(self.public_key, bytes) or len(self.public_key) != PUBLIC_KEY_BYTES:
             raise ConfigError(f"public key must be {PUBLIC_KEY_BYTES} raw bytes")
+        _refuse_weak(self.public_key, "public key")
         if self.index is None and self.name is None:
             raise ConfigError("a registry entry needs an index or a name")
         if self.index is not None and (
@@ -297,14 +307,31 @@ def _read_json(path: Path, what: str) -> object:
         ) from None
 
 
+def _temp_path(path: Path) -> Path:
+    """An unpredictable sibling of ``path`` to write before the rename."""
+    suffix = default_random().random_bytes(8).hex()
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{suffix}")
+
+
 def _write_atomic(path: Path, text: str, mode: int) -> None:
-    """Write ``text`` to a temporary file with ``mode`` in the same directory, then rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """Write ``text`` to a fresh temporary file with ``mode`` in the same directory, then rename.
+
+    The temporary file is created with O_EXCL | O_NOFOLLOW: a file or symlink planted at its
+    path makes the write fail instead of sending a private key wherever the link points.
+    """
+    tmp = _temp_path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        fd = os.open(tmp, flags, mode)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {path}: creating {tmp.name} failed ({exc.strerror or exc}); "
+            "something already exists at that path"
+        ) from None
+    try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fh.fileno(), mode)  # whatever the umask made of it
             fh.write(text)
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -313,8 +340,23 @@ def _write_atomic(path: Path, text: str, mode: int) -> None:
 
 
 def load_registry(path: str | os.PathLike[str]) -> IdentityRegistryFile:
-    """Read and validate a registry file."""
+    """Read and validate a registry file; refuses one writable by group or others.
+
+    Whoever can write the registry decides whose signatures count, so it is held to the
+    same standard as an identity key file's secrecy.
+    """
     p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"registry {p} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read registry {p}: {exc.strerror or exc}") from None
+    if os.name == "posix" and stat.S_IMODE(mode) & 0o022:
+        raise ConfigError(
+            f"registry {p} is writable by group or others (mode {stat.S_IMODE(mode):04o}); "
+            f"run: chmod go-w {p}"
+        )
     return IdentityRegistryFile.from_json(_read_json(p, "registry"), where=f"registry {p}")
 
 

@@ -51,4 +51,9 @@ class AbortReason(StrEnum):
     CONTEXT_MISMATCH = "context-mismatch"
     DECRYPTION_FAILED = "decryption-failed"
     SERVER_ABORTED = "server-aborted"
-    SPEC_MISMATCH = "spec-mismatch"
+    MODE_MISMATCH = "mode-mismatch"  # a client holding an identity was offered semi-honest mode
+    INVALID_INPUT = "invalid-input"  # this client's own vector does not fit the round
+    CONFIG_MISMATCH = "config-mismatch"  # the round's D or b differs from what the client expects
+    SERVER_UNREACHABLE = "server-unreachable"  # nothing answered at the address (in --wait)
+    TLS_MISMATCH = "tls-mismatch"  # plaintext client and TLS server, or the other way round
+    SPEC_MISMATCH = "spec-mismatch"  # the round announces another spec than the client encoded

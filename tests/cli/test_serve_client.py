@@ -128,9 +128,15 @@ def test_tls_with_a_self_signed_ca(procs: Procs, tmp_path: Path) -> None:
                             "--timeout", "5")  # fmt: skip
     assert wait_all([stranger]) == [1]
     assert "transport-error" in procs.log("mallory")
-    # A plaintext client cannot talk to a TLS server either.
+    assert "does not verify against the trusted CA" in procs.log("mallory")
+    # gRPC's own log lines (ssl_transport_security.cc ...) stay out of the client's output.
+    assert ".cc:" not in procs.log("mallory")
+    # A plaintext client cannot talk to a TLS server either, and is told why.
     plain = procs.client(port, "plain", vectors["mallory"], "--insecure", "--timeout", "5")
     assert wait_all([plain]) == [1]
+    assert "tls-mismatch" in procs.log("plain")
+    assert "probably speaks TLS" in procs.log("plain")
+    assert "Socket closed" not in procs.log("plain")
     clients = [procs.client(port, n, vectors[n], "--ca-cert", str(ca_path)) for n in names]
     assert wait_all(clients) == [0] * 3
     assert wait_all([server]) == [0]
@@ -178,6 +184,19 @@ def test_client_reports_an_unreachable_server(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 1
     assert "not included" in proc.stderr
+
+
+def test_a_tls_client_against_a_plaintext_server_is_told_so(procs: Procs, tmp_path: Path) -> None:
+    _ca_key, _ca, ca_path = _make_ca(tmp_path, "any")
+    port = free_port()
+    server = procs.serve(port, "--clients", "2", "--insecure", "--join-timeout", "5")
+    vector = np.arange(4, dtype=np.uint32)
+    client = procs.client(port, "tls", vector, "--ca-cert", str(ca_path), "--timeout", "5")
+    assert wait_all([client]) == [1]
+    assert "tls-mismatch" in procs.log("tls")
+    assert "does not speak TLS" in procs.log("tls")
+    assert ".cc:" not in procs.log("tls")
+    server.kill()
 
 
 def test_two_rounds_write_two_sums(procs: Procs) -> None:

@@ -284,3 +284,15 @@ def test_a_malicious_round_runs_on_identities_and_a_registry_loaded_from_files(
     result = server.result
     assert result.included == tuple(range(1, n + 1))
     np.testing.assert_array_equal(result.total, inputs.sum(axis=0) % (1 << 16))
+
+
+def test_context_file_digest_equals_the_digest_of_its_bytes(tmp_path: Path) -> None:
+    from secagg import context_digest
+    from secagg.context import context_file_digest
+
+    path = tmp_path / "model.bin"
+    data = os.urandom(3 * (1 << 20) + 17)  # more than one read chunk
+    path.write_bytes(data)
+    assert context_file_digest(path) == context_digest(data)
+    with pytest.raises(ConfigError, match="cannot read context file"):
+        context_file_digest(tmp_path / "missing.bin")

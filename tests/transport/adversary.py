@@ -11,6 +11,8 @@
 - ``wrong-sender NAME DIM``: registers, then advertises keys under another client's index.
 - ``duplicate NAME DIM``: joins honestly as NAME and, once in, opens a second stream as NAME,
   which must be rejected with ``duplicate-name`` while the first is still included.
+- ``impostor NAME DIM [KEYFILE]``: says Hello as NAME, unsigned or signed over the challenge
+  with the identity in KEYFILE (not NAME's); must be rejected with ``bad-signature``.
 - ``vanish NAME DIM``: registers, then sends half a masked-input and cuts the stream.
 - ``stall-upload NAME DIM``: registers, sends half a masked-input and then nothing.
 """
@@ -26,9 +28,11 @@ import sys
 import grpc
 import numpy as np
 
+from secagg.identity_registry import load_identity
 from secagg.protocol.config import RoundConfig
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.client import Client
+from secagg.transport.hello import hello_frame
 from secagg.transport.server import METHOD
 
 
@@ -57,8 +61,19 @@ async def _read(call: grpc.aio.StreamStreamCall) -> pb.ServerFrame | None:
     return frame
 
 
+async def _after_challenge(call: grpc.aio.StreamStreamCall) -> pb.ServerFrame | None:
+    """The server's first frame is always a Challenge: skip it, return the next one."""
+    frame = await _read(call)
+    if frame is None or frame.WhichOneof("body") != "challenge":
+        return frame
+    return await _read(call)
+
+
 async def _registered(address: str, name: str, dim: int):  # type: ignore[no-untyped-def]
     channel, call = await _open(address)
+    first = await _read(call)
+    assert first is not None
+    assert first.WhichOneof("body") == "challenge", first
     await call.write(_hello(name, dim))
     frame = await _read(call)
     assert frame is not None
@@ -87,24 +102,36 @@ async def main(mode: str, address: str, args: list[str]) -> int:
     if mode == "grpc-garbage-hello":
         channel, call = await _open(address)
         await call.write(b"\xff\xff\xff\x07garbage" + os.urandom(100))
-        frame = await _read(call)
+        frame = await _after_challenge(call)
         await channel.close()
         return 0 if frame is not None and frame.WhichOneof("body") == "reject" else 1
     if mode == "oversized-hello":
         channel, call = await _open(address)
         with contextlib.suppress(grpc.aio.AioRpcError):
             await call.write(_hello("big", 10) + os.urandom(300_000))
-        frame = await _read(call)
+        frame = await _after_challenge(call)
         await channel.close()
         return 0 if frame is None or frame.WhichOneof("body") == "reject" else 1
     name, dim = args[0], int(args[1])
+    if mode == "impostor":
+        channel, call = await _open(address)
+        challenge = await _read(call)
+        assert challenge is not None
+        identity = load_identity(args[2]) if len(args) > 2 else None
+        hello = hello_frame(1, name, dim, challenge.challenge.nonce, identity)
+        await call.write(hello.SerializeToString())
+        frame = await _read(call)
+        await channel.close()
+        reason = None if frame is None else frame.reject.reason
+        print(f"impostor {name}: {reason}", flush=True)
+        return 0 if reason == "bad-signature" else 1
     if mode == "duplicate":
         second: list[str] = []
 
         async def intrude() -> None:
             channel, call = await _open(address)
             await call.write(_hello(name, dim))
-            frame = await _read(call)
+            frame = await _after_challenge(call)
             second.append("" if frame is None else frame.reject.reason)
             await channel.close()
 

@@ -1,4 +1,8 @@
-"""``secagg client``: take part in one aggregation round with a vector from a ``.npy`` file."""
+"""``secagg client``: take part in one aggregation round with a vector from a ``.npy`` file.
+
+Everything the client is handed is checked before it connects (the vector, the CA file, the
+context file); everything the server sends back is escaped before it is printed.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,15 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
 from secagg.cli.console import err_console
+from secagg.cli.explain import describe, peer_text
+from secagg.cli.inputs import load_ca_certificates, load_input_vector
+from secagg.context import context_file_digest
 from secagg.identity_registry import load_identity, load_registry
 from secagg.protocol.messages import Round
 from secagg.simulation import parse_dropout_round
-from secagg.transport.client import ANNOUNCED, Client, Outcome
+from secagg.transport.client import ANNOUNCED, Client, Outcome, local_input_problem
 
 __all__ = ["client_command"]
 
@@ -45,11 +51,42 @@ __all__ = ["client_command"]
     help="Seconds to wait for each server message.",
 )
 @click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to keep retrying (with backoff) while no server is up.",
+)
+@click.option(
+    "--bits",
+    "-b",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="The round's bit width: the input is checked against it before joining, and a "
+    "round with another one is refused.",
+)
+@click.option(
+    "--dim",
+    "-d",
+    type=click.IntRange(1),
+    default=None,
+    help="The round's vector length, checked before joining.",
+)
+@click.option(
+    "--context",
+    "context_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The file this client was handed for the round (e.g. the model): the client aborts "
+    "unless the server announced this file's digest.",
+)
+@click.option(
     "--identity",
     "identity_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="Malicious mode: this client's identity key file (from 'secagg keys generate').",
+    help="Malicious mode: this client's identity key file (from 'secagg keys generate'); "
+    "with it the client refuses semi-honest rounds.",
 )
 @click.option(
     "--registry",
@@ -80,6 +117,10 @@ def client_command(
     ca_cert: Path | None,
     tls_server_name: str | None,
     timeout: float,
+    wait: float,
+    bits: int | None,
+    dim: int | None,
+    context_path: Path | None,
     identity_path: Path | None,
     registry_path: Path | None,
     announced_encoding: bool,
@@ -90,19 +131,16 @@ def client_command(
     """Join a round at SERVER with the vector in INPUT; exit 0 when it was included."""
     if insecure and (ca_cert or tls_server_name):
         raise click.UsageError("--insecure excludes --ca-cert/--tls-server-name")
-    try:
-        vector = np.load(input_path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise click.BadParameter(f"cannot read {input_path}: {exc}", param_hint="--input") from None
+    if (identity_path is None) != (registry_path is None):
+        raise click.UsageError("--identity and --registry go together (malicious mode)")
     if weight is not None and not announced_encoding:
         raise click.UsageError("--weight needs --announced-encoding (integers carry no weight)")
-    kinds = "iuf" if announced_encoding else "iu"
-    if vector.ndim != 1 or vector.dtype.kind not in kinds:
-        raise click.BadParameter(
-            f"{input_path} must hold a 1-D {'numeric' if announced_encoding else 'integer'} "
-            f"vector, got {vector.dtype} {vector.shape}",
-            param_hint="--input",
-        )
+    vector = load_input_vector(input_path, floats=announced_encoding)
+    # Floats are checked by the announced encoder once the round's spec is known.
+    problem = None if announced_encoding else local_input_problem(vector, bits, dim)
+    if problem is not None:
+        raise click.BadParameter(f"{input_path}: {problem[1]}", param_hint="--input")
+    roots = None if ca_cert is None else load_ca_certificates(ca_cert)
     stall: Round | None = None if stall_at is None else parse_dropout_round(stall_at)
 
     def progress(line: str) -> None:
@@ -112,13 +150,17 @@ def client_command(
         server,
         name=name,
         insecure=insecure,
-        root_certificates=None if ca_cert is None else ca_cert.read_bytes(),
+        root_certificates=roots,
         tls_server_name=tls_server_name,
         timeout=timeout,
+        wait=wait,
         progress=progress,
         stall_at=stall,
         identity=None if identity_path is None else load_identity(identity_path),
         registry=None if registry_path is None else load_registry(registry_path),
+        expected_context_digest=None if context_path is None else context_file_digest(context_path),
+        bits=bits,
+        dim=dim,
     )
     if announced_encoding:
         outcome = client.submit_sync(vector, encoder=ANNOUNCED, weight=weight)
@@ -133,13 +175,15 @@ def client_command(
 
 
 def _print(outcome: Outcome) -> None:
+    name = peer_text(outcome.name)
     if outcome.included:
         err_console.print(
-            f"[bold green]included[/]: {outcome.name} (client {outcome.index}) is in the sum of "
+            f"[bold green]included[/]: {name} (client {outcome.index}) is in the sum of "
             f"{outcome.num_included} clients; sent {outcome.bytes_sent:,} bytes "
             f"in {outcome.seconds:.2f}s"
         )
     else:
         err_console.print(
-            f"[bold red]not included[/]: {outcome.name}: {outcome.reason}: {outcome.detail}"
+            f"[bold red]not included[/]: {name}: {describe(outcome.reason, outcome.detail)}",
+            soft_wrap=True,
         )

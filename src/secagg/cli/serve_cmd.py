@@ -17,6 +17,7 @@ from secagg.cli.console import err_console
 from secagg.cli.decoded_output import write_decoded
 from secagg.cli.options import check_round_options, cli_wording, round_options
 from secagg.cli.spec_file import load_spec_file
+from secagg.context import context_file_digest
 from secagg.identity_registry import load_registry
 from secagg.protocol.config import Mode
 from secagg.transport.codec import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_MESSAGE_BYTES
@@ -136,6 +137,14 @@ __all__ = ["serve_command"]
     default=None,
     help="Malicious mode: the identity registry (names -> Ed25519 keys) of who may join.",
 )
+@click.option(
+    "--context",
+    "context_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The file handed to the clients for this round (e.g. the model); its digest goes "
+    "into the round config and clients given another file abort.",
+)
 @click.option("--insecure", is_flag=True, help="Plaintext gRPC (loopback testing only).")
 @click.option(
     "--tls-cert",
@@ -171,6 +180,7 @@ def serve_command(
     chunk_bytes: int,
     max_dim: int,
     registry_path: Path | None,
+    context_path: Path | None,
     insecure: bool,
     tls_cert: Path | None,
     tls_key: Path | None,
@@ -215,6 +225,7 @@ def serve_command(
         chunk_bytes=min(chunk_bytes, max_message_bytes - 1024),
         max_dim=max_dim,
         registry=None if registry_path is None else load_registry(registry_path),
+        context_digest=None if context_path is None else context_file_digest(context_path),
         spec=spec,
     )
     output.mkdir(parents=True, exist_ok=True)

@@ -14,11 +14,24 @@ from cryptography.hazmat.primitives.serialization import (
 from secagg.crypto.entropy import RandomSource, default_random
 from secagg.errors import InvalidKeyError, SignatureError
 
-__all__ = ["PUBLIC_KEY_BYTES", "SIGNATURE_BYTES", "SigningKey", "verify_signature"]
+__all__ = [
+    "PUBLIC_KEY_BYTES",
+    "SIGNATURE_BYTES",
+    "SigningKey",
+    "is_weak_public_key",
+    "verify_signature",
+]
 
 PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
 _SEED_BYTES = 32
+_P = 2**255 - 19
+# y of the order-8 points (x, +-y8); with y = 0 (order 4), 1 (the neutral element, order 1) and
+# p - 1 (order 2) these are the y-coordinates of all eight points of order dividing 8.
+_Y8 = int.from_bytes(
+    bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"), "little"
+)
+_SMALL_ORDER_Y = frozenset({0, 1, _P - 1, _Y8, _P - _Y8})
 
 
 class SigningKey:
@@ -52,6 +65,17 @@ class SigningKey:
 
     def __repr__(self) -> str:
         return f"SigningKey(public={self.public_bytes.hex()[:16]}...)"
+
+
+def is_weak_public_key(public: bytes) -> bool:
+    """Whether ``public`` encodes a point of small order (1, 2, 4 or 8) or is non-canonical.
+
+    Under such a key signatures prove nothing: under the neutral element, for one, the
+    constant signature ``01 00..00 | 00..00`` verifies for every message (OpenSSL accepts it).
+    Both x-signs and the non-canonical encodings (y >= p) are covered.
+    """
+    y = int.from_bytes(public, "little") & ((1 << 255) - 1)
+    return y >= _P or y in _SMALL_ORDER_Y
 
 
 def verify_signature(public: bytes, signature: bytes, message: bytes) -> None:

@@ -10,17 +10,20 @@ is not integers mod 2^bits raises nothing either: the outcome then names the rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NoReturn
 
 import grpc
 import numpy as np
 import numpy.typing as npt
 
+from secagg.context import CONTEXT_DIGEST_BYTES
+from secagg.crypto.entropy import default_random
 from secagg.crypto.signing import SigningKey
 from secagg.encoding import Encoder
 from secagg.errors import ConfigError, EncodingError
@@ -37,7 +40,7 @@ from secagg.protocol.messages import (
     Round,
     UnmaskResponse,
 )
-from secagg.reasons import AbortReason
+from secagg.reasons import AbortReason, DropReason
 from secagg.round_spec import RoundSpec, spec_digest
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.codec import (
@@ -48,9 +51,10 @@ from secagg.transport.codec import (
     parse_server_frame,
     server_message,
 )
+from secagg.transport.hello import CHALLENGE_BYTES, hello_frame
 from secagg.transport.server import METHOD
 
-__all__ = ["ANNOUNCED", "Client", "Outcome", "channel_credentials"]
+__all__ = ["ANNOUNCED", "Client", "Outcome", "channel_credentials", "local_input_problem"]
 
 # ``submit(tree, encoder=ANNOUNCED)``: encode with the spec the round announces in Welcome.
 ANNOUNCED: Final = "announced"
@@ -113,14 +117,30 @@ class _Failed(Exception):  # noqa: N818 - internal control flow
         self.detail = detail
 
 
+class _NotReached(_Failed):
+    """No server frame arrived because nothing answered at the address (worth a retry)."""
+
+
+_BACKOFF_FIRST = 0.25  # seconds before the first retry under ``wait``
+_BACKOFF_MAX = 5.0
+
+
 class Client:
     """A secure-aggregation client of the server at ``server`` ("host:port").
 
     TLS is the default: pass ``root_certificates`` (PEM bytes) to trust a private CA, or none
     to use the system roots; ``insecure=True`` uses plaintext (loopback testing only).
-    ``timeout`` bounds each wait for the server, in seconds. ``progress`` gets plain status
-    lines (never secrets). ``stall_at`` is a testing hook: the client stops answering (but
-    keeps its connection open) when it would send its message for that round.
+    ``timeout`` bounds each wait for the server, in seconds. ``wait`` is how long to keep
+    retrying, with jittered exponential backoff, while no server answers (0: fail at once).
+    ``progress`` gets plain status lines (never secrets).
+
+    Checks made here, whatever the server says: with ``identity`` and ``registry`` the client
+    signs its Hello over the server's challenge and refuses a semi-honest round
+    (``mode-mismatch``); with ``expected_context_digest`` (see :func:`secagg.context_digest`)
+    it aborts with ``context-mismatch`` unless the round's context digest is that one; with
+    ``bits``/``dim`` it checks its vector before connecting and refuses a round with another
+    bit width or length. ``stall_at`` is a testing hook: the client stops answering (but keeps
+    its connection open) when it would send its message for that round.
     """
 
     def __init__(
@@ -133,13 +153,33 @@ class Client:
         credentials: grpc.ChannelCredentials | None = None,
         tls_server_name: str | None = None,
         timeout: float = 600.0,
+        wait: float = 0.0,
         progress: Callable[[str], None] | None = None,
         stall_at: Round | None = None,
         identity: SigningKey | None = None,
         registry: IdentityRegistryFile | None = None,
+        expected_context_digest: bytes | None = None,
+        bits: int | None = None,
+        dim: int | None = None,
     ) -> None:
         if not server or ":" not in server:
             raise ConfigError(f"server must be HOST:PORT, got {server!r}")
+        if wait < 0 or timeout <= 0:
+            raise ConfigError(f"wait must be >= 0 and timeout > 0, got {wait} and {timeout}")
+        if expected_context_digest is not None and (
+            not isinstance(expected_context_digest, bytes)
+            or len(expected_context_digest) != CONTEXT_DIGEST_BYTES
+        ):
+            raise ConfigError(
+                f"expected_context_digest must be {CONTEXT_DIGEST_BYTES} bytes "
+                "(from secagg.context_digest)"
+            )
+        if bits is not None and not 1 <= bits <= 64:
+            raise ConfigError(f"bits must be in 1..64, got {bits}")
+        if dim is not None and dim < 1:
+            raise ConfigError(f"dim must be at least 1, got {dim}")
+        if (identity is None) != (registry is None):
+            raise ConfigError("identity and registry go together (malicious mode needs both)")
         self.server = server
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self._insecure = insecure
@@ -148,10 +188,14 @@ class Client:
             self._credentials = channel_credentials(root_certificates)
         self._tls_server_name = tls_server_name
         self._timeout = timeout
+        self._wait = wait
         self._progress = progress or (lambda _line: None)
         self._stall_at = stall_at
         self._identity = identity
         self._registry = registry
+        self._expected_context = expected_context_digest
+        self._bits = bits
+        self._dim = dim
         self._sent = 0
         self._received = 0
 
@@ -189,8 +233,13 @@ class Client:
         round announces (the server's D must then be fixed, by ``--dim`` or its spec). The
         server decodes the sum with the same spec:
         ``encoder.decode(sum, n_included, spec_digest=report.spec_digest)``.
+
+        A vector this client can tell is unfit (negative values; with ``bits``/``dim``, values
+        of 2^bits or more or another length) ends in an outcome naming the problem before
+        anything connects.
         """
         tree = None
+        bits = self._bits
         expected = spec.encode() if isinstance(spec, RoundSpec) else spec
         if spec is not None and encoder is not None:
             raise ConfigError("pass spec or encoder, not both (an encoder has its own spec)")
@@ -198,13 +247,15 @@ class Client:
             spec_digest(expected)  # a TypeError-free check that it is bytes
             if expected:
                 RoundSpec.decode(expected)  # refuse a non-canonical spec here, not mid-round
-        if isinstance(encoder, Encoder):
-            expected = encoder.round_spec.encode()
         if encoder == ANNOUNCED:
             tree, data = vector, np.zeros(0, dtype=np.uint64)  # encoded once the spec is known
         else:
             if isinstance(encoder, Encoder):
+                if bits is not None and encoder.bits != bits:
+                    raise ConfigError(f"the encoder uses b={encoder.bits}, this client b={bits}")
+                expected = encoder.round_spec.encode()
                 vector = encoder.encode(vector, weight=weight)
+                bits = encoder.bits
             elif encoder is not None:
                 raise ConfigError(f"encoder must be an Encoder, 'announced' or None: {encoder!r}")
             elif weight is not None:
@@ -214,6 +265,31 @@ class Client:
                 raise ConfigError(f"vector must be 1-D and non-empty, got shape {data.shape}")
         started = time.perf_counter()
         self._sent = self._received = 0
+        problem = None if tree is not None else local_input_problem(data, bits, self._dim)
+        if problem is not None:
+            return Outcome(False, self.name, problem[0], problem[1])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait
+        delay = _BACKOFF_FIRST
+        while True:
+            try:
+                return await self._attempt(data, bits, started, expected, tree, weight)
+            except _NotReached as exc:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return Outcome(
+                        False,
+                        self.name,
+                        exc.reason,
+                        exc.detail,
+                        seconds=time.perf_counter() - started,
+                    )
+                pause = min(remaining, delay * _jitter())
+                self._progress(f"no server at {self.server} yet; retrying in {pause:.1f}s")
+                await asyncio.sleep(pause)
+                delay = min(_BACKOFF_MAX, 2 * delay)
+
+    def _channel(self) -> grpc.aio.Channel:
         options: list[tuple[str, str | int]] = [
             ("grpc.max_receive_message_length", 256 * 1024 * 1024),
             ("grpc.max_send_message_length", 256 * 1024 * 1024),
@@ -224,19 +300,30 @@ class Client:
         if self._tls_server_name:
             options.append(("grpc.ssl_target_name_override", self._tls_server_name))
         if self._credentials is None:
-            channel = grpc.aio.insecure_channel(self.server, options=options)
-        else:
-            channel = grpc.aio.secure_channel(self.server, self._credentials, options=options)
+            return grpc.aio.insecure_channel(self.server, options=options)
+        return grpc.aio.secure_channel(self.server, self._credentials, options=options)
+
+    async def _attempt(
+        self,
+        data: npt.NDArray[Any],
+        bits: int | None,
+        started: float,
+        expected: bytes | None,
+        tree: Any,
+        weight: float | None,
+    ) -> Outcome:
+        """One connection; raises :class:`_NotReached` when nothing answered."""
         fields: dict[str, Any] = {}
         try:
-            async with channel:
+            async with self._channel() as channel:
                 call = channel.stream_stream(METHOD)()
                 try:
-                    bits = encoder.bits if isinstance(encoder, Encoder) else None
                     fields = await self._run(call, data, expected, bits, tree, weight)
                     return Outcome(
                         True, self.name, seconds=time.perf_counter() - started, **self._io(fields)
                     )
+                except _NotReached:
+                    raise
                 except _Failed as exc:
                     return Outcome(
                         False,
@@ -252,7 +339,7 @@ class Client:
             return Outcome(
                 False,
                 self.name,
-                "transport-error",
+                DropReason.TRANSPORT.value,
                 f"{exc.code().name}: {exc.details()}",
                 seconds=time.perf_counter() - started,
                 **self._io(fields),
@@ -266,12 +353,14 @@ class Client:
         self._sent += len(data)
         await call.write(data)
 
-    async def _read(self, call: Any, timeout: float) -> pb.ServerFrame:
+    async def _read(self, call: Any, timeout: float, *, first: bool = False) -> pb.ServerFrame:
         try:
             data = await asyncio.wait_for(call.read(), timeout)
         except TimeoutError:
             raise _Failed("no-response", f"no message from the server in {timeout:.0f}s") from None
         except grpc.aio.AioRpcError as exc:
+            if first:
+                raise self._connect_failure(exc) from None
             raise _Failed("transport-error", f"{exc.code().name}: {exc.details()}") from None
         if data is grpc.aio.EOF:
             raise _Failed("transport-error", "the server closed the stream")
@@ -280,6 +369,37 @@ class Client:
             return parse_server_frame(data)
         except FrameError as exc:
             raise _Failed(exc.reason.value, exc.detail) from None
+
+    def _connect_failure(self, exc: grpc.aio.AioRpcError) -> _Failed:
+        """Say in words why the first read failed: nothing listening, or TLS on one side only."""
+        details = exc.details() or ""
+        raw = f"{exc.code().name}: {details}"
+        if exc.code() != grpc.StatusCode.UNAVAILABLE:
+            return _Failed(DropReason.TRANSPORT.value, raw)
+        if "Connection refused" in details or "Failed to connect to remote host" in details:
+            return _NotReached(
+                AbortReason.SERVER_UNREACHABLE.value,
+                f"no server is listening at {self.server} (connection refused)",
+            )
+        if self._insecure and ("Socket closed" in details or "Connection reset" in details):
+            return _Failed(
+                AbortReason.TLS_MISMATCH.value,
+                f"the server at {self.server} closed a plaintext connection: it probably "
+                "speaks TLS (drop --insecure and give --ca-cert)",
+            )
+        if not self._insecure and "WRONG_VERSION_NUMBER" in details:
+            return _Failed(
+                AbortReason.TLS_MISMATCH.value,
+                f"the server at {self.server} does not speak TLS (a plaintext server needs "
+                "--insecure, for loopback testing only)",
+            )
+        if "CERTIFICATE_VERIFY_FAILED" in details:
+            return _Failed(
+                DropReason.TRANSPORT.value,
+                "TLS: the server's certificate does not verify against the trusted CA "
+                "(CERTIFICATE_VERIFY_FAILED)",
+            )
+        return _Failed(DropReason.TRANSPORT.value, raw)
 
     async def _send_message(self, call: Any, msg: ClientMessage, chunk_bytes: int) -> None:
         round_ = _ROUND_OF.get(type(msg))
@@ -297,10 +417,33 @@ class Client:
         if round_ is not None:
             self._progress(f"sent {round_.label}")
 
+    async def _abort(self, call: Any, config: RoundConfig, index: int, failure: _Failed) -> None:
+        """Tell the server this client leaves the round (before it sent anything of it)."""
+        await self._write(
+            call,
+            pb.ClientFrame(
+                abort=pb.Abort(
+                    session_id=config.session_id,
+                    sender=index,
+                    reason=failure.reason,
+                    detail=failure.detail[:200],
+                )
+            ),
+        )
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            await call.done_writing()
+
     def _malicious(self, welcome: pb.Welcome, config: RoundConfig) -> dict[str, Any]:
         """Identity and registry for malicious mode: this client's own trusted registry, with
         the indices the server assigned to the names (never keys coming from the server)."""
         if config.mode != "malicious":
+            if self._identity is not None:
+                # The server could switch signatures and the consistency round off this way.
+                raise _Failed(
+                    AbortReason.MODE_MISMATCH.value,
+                    f"this client holds an identity but the server announced a {config.mode} "
+                    "round: refusing to run without malicious-mode checks",
+                )
             return {}
         if self._identity is None or self._registry is None:
             raise _Failed("unknown-identity", "malicious mode needs --identity and --registry")
@@ -334,21 +477,42 @@ class Client:
             return encoder, encoder.encode(tree, weight=weight)
         except EncodingError as exc:
             await self._refuse(call, config, welcome.index, "invalid-input", str(exc))
-        raise AssertionError("unreachable")  # _refuse always raises
 
     async def _refuse(
         self, call: Any, config: RoundConfig, index: int, reason: str, detail: str
-    ) -> None:
+    ) -> NoReturn:
         """Tell the server this client leaves the round (before round 0), then fail."""
+        failure = _Failed(reason, detail)
+        await self._abort(call, config, index, failure)
+        raise failure
+
+    async def _hello(self, call: Any, dim: int) -> None:
+        """Read the server's Challenge and answer with a (signed, given an identity) Hello."""
+        frame = await self._read(call, self._timeout, first=True)
+        kind = frame.WhichOneof("body")
+        if kind == "reject":
+            raise _Failed(frame.reject.reason or "rejected", frame.reject.detail)
+        if kind != "challenge":
+            raise _Failed(DropReason.MALFORMED.value, f"expected Challenge, got {kind}")
+        nonce = bytes(frame.challenge.nonce)
+        if len(nonce) != CHALLENGE_BYTES:
+            raise _Failed(
+                DropReason.MALFORMED.value,
+                f"the challenge is {len(nonce)} bytes, expected {CHALLENGE_BYTES}",
+            )
         await self._write(
-            call,
-            pb.ClientFrame(
-                abort=pb.Abort(
-                    session_id=config.session_id, sender=index, reason=reason, detail=detail[:200]
-                )
-            ),
+            call, hello_frame(PROTOCOL_VERSION, self.name, dim, nonce, self._identity)
         )
-        raise _Failed(reason, detail)
+
+    def _check_config(self, config: RoundConfig, dim: int, bits: int | None) -> None:
+        """What this client refuses whatever the server says: another D or b than its own."""
+        if config.dim != dim:
+            raise _Failed(DropReason.WRONG_LENGTH.value, f"the round sums D={config.dim}")
+        if bits is not None and config.bits != bits:
+            raise _Failed(
+                AbortReason.CONFIG_MISMATCH.value,
+                f"the round uses b={config.bits}; this client's input needs b={bits}",
+            )
 
     async def _run(
         self,
@@ -359,11 +523,8 @@ class Client:
         tree: Any = None,
         weight: float | None = None,
     ) -> dict[str, Any]:
-        # dim 0: "the round's D" (only when encoding with the announced spec, below).
-        hello = pb.ClientFrame(
-            hello=pb.Hello(protocol_version=PROTOCOL_VERSION, name=self.name, dim=data.shape[0])
-        )
-        await self._write(call, hello)
+        # dim 0: "the round's D" (when encoding with the announced spec, see _take_announced).
+        await self._hello(call, int(data.shape[0]))
         self._progress(f"waiting to join at {self.server} as {self.name!r}")
         frame = await self._read(call, self._timeout)
         kind = frame.WhichOneof("body")
@@ -384,13 +545,7 @@ class Client:
         if tree is not None:
             encoder, data = await self._take_announced(call, config, welcome, tree, weight)
             expected, bits = encoder.round_spec.encode(), encoder.bits
-        if config.dim != data.shape[0]:
-            raise _Failed("wrong-length", f"the round sums D={config.dim}")
-        if bits is not None and config.bits != bits:
-            raise _Failed(
-                "config-mismatch",
-                f"the round uses b={config.bits}; this client's encoding needs b={bits}",
-            )
+        self._check_config(config, int(data.shape[0]), bits)
         announced = bytes(welcome.spec)
         if spec_digest(announced) != config.spec_digest:
             raise _Failed("malformed-message", "Welcome.spec does not match the config's digest")
@@ -413,11 +568,17 @@ class Client:
                 config,
                 welcome.index,
                 data,
+                expected_context_digest=self._expected_context,
                 expected_spec_digest=None if expected is None else spec_digest(expected),
                 **self._malicious(welcome, config),
             )
+        except _Failed as failure:
+            await self._abort(call, config, welcome.index, failure)
+            raise
         except ConfigError as exc:
-            await self._refuse(call, config, welcome.index, "invalid-input", str(exc))
+            unfit = _Failed(AbortReason.INVALID_INPUT.value, str(exc))
+            await self._abort(call, config, welcome.index, unfit)
+            raise unfit from None
         first = session.start()
         await self._send_message(call, first, chunk_bytes)
         wait = self._timeout
@@ -439,6 +600,38 @@ class Client:
         self._progress(f"included in the sum with {len(included)} clients")
         await call.done_writing()
         return fields
+
+
+def local_input_problem(
+    data: npt.NDArray[Any], bits: int | None, dim: int | None
+) -> tuple[str, str] | None:
+    """(reason, detail) when ``data`` cannot be a round input, checked without a server.
+
+    Negative or non-integer values never fit; values of 2^bits or more do not fit ``bits``;
+    another length than ``dim`` does not fit ``dim``.
+    """
+    if data.dtype.kind not in "iu":
+        return AbortReason.INVALID_INPUT.value, f"the vector must hold integers, not {data.dtype}"
+    if dim is not None and data.shape[0] != dim:
+        return DropReason.WRONG_LENGTH.value, f"the vector has {data.shape[0]} values, not D={dim}"
+    if data.dtype.kind == "i" and data.size and int(data.min()) < 0:
+        position = int(np.argmin(data))
+        return (
+            AbortReason.INVALID_INPUT.value,
+            f"value {int(data[position])} at position {position} is negative",
+        )
+    if bits is not None and bits < 64 and data.size and int(data.max()) >= 1 << bits:
+        position = int(np.argmax(data))
+        return (
+            AbortReason.INVALID_INPUT.value,
+            f"value {int(data[position])} at position {position} is not below 2^{bits}",
+        )
+    return None
+
+
+def _jitter() -> float:
+    """A factor in [0.5, 1.0) from the OS CSPRNG, so that many waiting clients spread out."""
+    return 0.5 + int.from_bytes(default_random().random_bytes(4), "big") / 2**33
 
 
 def _spec_difference(announced: bytes, expected: bytes) -> str:

@@ -29,7 +29,7 @@ import numpy.typing as npt
 from secagg.encoding import DecodedResult, Encoder
 from secagg.errors import ConfigError, RoundAbortedError
 from secagg.identity_registry import IdentityRegistryFile
-from secagg.protocol.config import PROTOCOL_VERSION, Mode, RoundConfig
+from secagg.protocol.config import DIGEST_BYTES, PROTOCOL_VERSION, Mode, RoundConfig
 from secagg.protocol.messages import (
     SERVER_SENDER,
     Abort,
@@ -53,6 +53,7 @@ from secagg.transport.codec import (
     parse_client_frame,
     server_frame,
 )
+from secagg.transport.hello import challenge_frame, new_challenge, verify_hello
 
 __all__ = ["METHOD", "AggregationServer", "RoundReport", "ServerOptions"]
 
@@ -90,6 +91,9 @@ class ServerOptions:
     assembly_budget_bytes: int = 128 * 1024 * 1024  # vectors being assembled at once (min 2)
     upload_idle_timeout: float = 10.0  # longest pause between two chunks of one masked input
     registry: IdentityRegistryFile | None = None  # malicious mode: who may join, by name
+    # The digest of what the clients were handed for the round (secagg.context), announced in
+    # the RoundConfig; clients that computed another digest abort with context-mismatch.
+    context_digest: bytes | None = None
     # Canonical round spec (secagg.round_spec) announced in Welcome.spec; empty: raw integers.
     spec: bytes = b""
 
@@ -108,6 +112,8 @@ class ServerOptions:
             raise ConfigError("chunk_bytes must be below max_message_bytes by at least 1 KiB")
         if self.join_timeout <= 0 or self.phase_timeout <= 0:
             raise ConfigError("timeouts must be positive")
+        if self.context_digest is not None and len(self.context_digest) != DIGEST_BYTES:
+            raise ConfigError(f"context_digest must be {DIGEST_BYTES} bytes (secagg.context)")
         if self.mode == "malicious" and self.registry is None:
             raise ConfigError("malicious mode needs the clients' identity registry")
 
@@ -202,6 +208,7 @@ class _Conn:
         self.outq: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.closed = False
         self.config: RoundConfig | None = None
+        self.nonce = new_challenge()  # this stream's Challenge, covered by a signed Hello
 
     def send(self, data: bytes) -> int:
         if self.closed:
@@ -312,6 +319,7 @@ class AggregationServer:
         self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
         conn = _Conn(context.peer())
+        yield challenge_frame(conn.nonce)
         it = requests.__aiter__()
         try:
             first = await asyncio.wait_for(it.__anext__(), _HELLO_TIMEOUT)
@@ -361,8 +369,22 @@ class AggregationServer:
         if self.options.dim is not None and dim != self.options.dim:
             return _reject(DropReason.WRONG_LENGTH.value, f"this server sums D={self.options.dim}")
         registry = self.options.registry
-        if registry is not None and registry.by_name(name) is None:
+        entry = None if registry is None else registry.by_name(name)
+        if registry is not None and entry is None:
             return _reject(DropReason.UNKNOWN_CLIENT.value, "this name is not in the registry")
+        # Malicious mode: only the holder of the name's registered key takes the name. Checked
+        # before the duplicate check, so an impostor neither takes a name nor learns it is taken.
+        if (
+            self.options.mode == "malicious"
+            and entry is not None
+            and not verify_hello(entry.public_key, conn.nonce, hello)
+        ):
+            self.log(f"rejected a Hello for name {name!r} not signed by its registered identity")
+            return _reject(
+                DropReason.BAD_SIGNATURE.value,
+                "the Hello is not signed over this stream's challenge by the identity key "
+                "registered for this name",
+            )
         if name in self._names:
             self.log(f"rejected a second connection for name {name!r}")
             return _reject("duplicate-name", "a client with this name is already registered")
@@ -521,6 +543,7 @@ class AggregationServer:
                 dropout_rate=opts.dropout_rate,
                 corrupt_rate=opts.corrupt_rate,
                 allow_unsafe=opts.allow_unsafe,
+                context_digest=opts.context_digest or bytes(DIGEST_BYTES),
                 spec_digest=spec_digest(opts.spec),
             )
             registry = None

@@ -1,0 +1,58 @@
+"""Why a client was not included, in words, with peer-sent text made safe for the console.
+
+Reasons and details that came from the server are the server's text: they are stripped of
+control characters and escaped for rich markup before anything prints them, so a detail such
+as ``[/]`` or an ANSI escape shows as itself instead of crashing or repainting the terminal.
+"""
+
+from __future__ import annotations
+
+from rich.markup import escape
+
+__all__ = ["describe", "peer_text"]
+
+_MAX_TEXT = 300
+
+# Stable reason codes (secagg.reasons and the server's Reject reasons) -> what they mean for
+# the person running the client. Unknown codes are shown as they came.
+_MEANING = {
+    "duplicate-name": "another client already joined under this name",
+    "unknown-client": "this name is not in the server's identity registry",
+    "bad-signature": "the server could not verify this client's identity signature",
+    "no-round": "the server has no round for this client to join",
+    "too-few-clients": "too few clients joined for the round to run",
+    "wrong-length": "this client's vector length differs from the round's",
+    "unsupported-version": "the server speaks another protocol version",
+    "oversized-message": "a message was larger than the server accepts",
+    "malformed-message": "a message was malformed",
+    "no-response": "the server stopped answering",
+    "transport-error": "the connection failed",
+    "server-unreachable": "no server answered",
+    "tls-mismatch": "one side speaks TLS and the other plaintext",
+    "mode-mismatch": "the server offered a weaker threat model than this client requires",
+    "context-mismatch": "the server announced another context (model/task) than this client's",
+    "config-mismatch": "the round's settings differ from what this client expects",
+    "invalid-input": "this client's input does not fit the round",
+    "unknown-identity": "an identity needed for malicious mode is missing",
+    "inconsistent-sets": "the server contradicted itself about who takes part",
+    "too-few-signatures": "too few clients confirmed the same view of the round",
+    "too-few-neighbours": "too few of this client's neighbours stayed in the round",
+    "server-aborted": "the server aborted the round",
+    "not-included": "the round finished without this client's input",
+}
+
+
+def peer_text(text: object, limit: int = _MAX_TEXT) -> str:
+    """``text`` from the other side, safe to print through rich: one line, no control
+    characters (shown as ``\\xNN``), markup escaped, cut at ``limit`` characters."""
+    raw = str(text)[:limit]
+    cleaned = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in raw)
+    return escape(cleaned)
+
+
+def describe(reason: str | None, detail: str) -> str:
+    """One escaped line: what ``reason`` means, the code itself and the server's detail."""
+    code = reason or "unknown"
+    meaning = _MEANING.get(code)
+    head = peer_text(code) if meaning is None else f"{meaning} ({peer_text(code)})"
+    return f"{head}: {peer_text(detail)}" if detail else head
