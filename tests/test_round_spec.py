@@ -254,10 +254,10 @@ def test_over_grpc_any_kind_of_spec_binds_pre_encoded_vectors() -> None:
     """The mechanism is generic: e.g. an analytics query's spec, with integer vectors."""
     query = RoundSpec("query", {"buckets": [0, 10, 100], "cap": 1})
     other = RoundSpec("query", {"buckets": [0, 5, 100], "cap": 1})
-    options = ServerOptions(
-        clients=4, bits=8, dim=3, phase_timeout=10, join_timeout=10, spec=query.encode()
+    options = ServerOptions(  # complete graph, t = 3: the three that stay finish the round
+        clients=5, degree=4, bits=8, dim=3, phase_timeout=10, join_timeout=10, spec=query.encode()
     )
-    mine = {"a": query, "b": query, "c": other, "d": b""}
+    mine = {"a": query, "b": query, "e": query, "c": other, "d": b""}
 
     async def run() -> tuple[RoundReport, dict[str, Outcome]]:
         server = AggregationServer(options, "127.0.0.1:0")
@@ -281,7 +281,7 @@ def test_over_grpc_any_kind_of_spec_binds_pre_encoded_vectors() -> None:
     assert outcomes["d"].reason == "spec-mismatch"
     assert report.spec_digest == query.digest
     assert report.total is not None
-    assert report.total.tolist() == [2, 0, 2]
+    assert report.total.tolist() == [3, 0, 3]
 
 
 def test_a_client_refuses_a_non_canonical_spec_before_connecting() -> None:
