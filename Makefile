@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint typecheck unit bench clean proto
+.PHONY: demo test lint typecheck unit test-floor test-coinstall bench clean proto
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +25,24 @@ $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
 demo: $(DEMO_STAMP)
 	$(PY) -m secagg.demo
 
-# Regenerate the committed gRPC/protobuf modules from src/secagg/transport/secagg.proto.
-proto: $(TEST_STAMP)
-	$(PY) -m grpc_tools.protoc -I src --python_out=src --pyi_out=src --grpc_python_out=src \
-		src/secagg/transport/secagg.proto
+# Regenerate the committed gRPC/protobuf modules from src/secagg/transport/secagg.proto with the
+# exactly pinned generator in its own environment (tools/proto-requirements.txt), never the
+# project venv's: its gencode (protobuf 6.30) is what lets secagg run on protobuf 6.30+ and 7.x.
+PROTO_VENV := .proto-venv
+PROTO_STAMP := $(PROTO_VENV)/.installed
+
+$(PROTO_STAMP): tools/proto-requirements.txt
+	rm -rf $(PROTO_VENV)
+	$(PYTHON) -m venv $(PROTO_VENV)
+	$(PROTO_VENV)/bin/python -m pip install --quiet -r tools/proto-requirements.txt
+	touch $(PROTO_STAMP)
+
+proto: $(PROTO_STAMP)
+	$(PROTO_VENV)/bin/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src \
+		--grpc_python_out=src src/secagg/transport/secagg.proto
 
 lint: $(TEST_STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks tools
 
 typecheck: $(TEST_STAMP)
 	$(VENV)/bin/mypy
@@ -39,14 +50,38 @@ typecheck: $(TEST_STAMP)
 unit: $(TEST_STAMP)
 	$(PY) -m pytest
 
-test: lint typecheck unit
+# The transport/codec tests and real network rounds again, in a second environment holding the
+# oldest protobuf and grpcio that pyproject.toml admits (read from it by tools/floors.py).
+FLOOR_VENV := .venv-floor
+FLOOR_STAMP := $(FLOOR_VENV)/.installed
+FLOOR_TESTS := tests/transport/test_codec.py tests/transport/test_gencode_version.py \
+	tests/transport/test_network.py::test_exact_sum_without_dropouts \
+	tests/transport/test_api.py::test_submit_returns_included_outcomes
 
-# Benchmarks run in their own environments: benchmarks/.venv (secagg + matplotlib) and, since
-# Flower pins protobuf < 7 and secagg's gRPC code needs >= 7, benchmarks/.venv/flwr (Flower).
+$(FLOOR_STAMP): pyproject.toml tools/floors.py
+	rm -rf $(FLOOR_VENV)
+	$(PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PYTHON) tools/floors.py requirements > $(FLOOR_VENV)/floors.txt
+	$(FLOOR_VENV)/bin/python -m pip install --quiet -e . pytest hypothesis \
+		-c $(FLOOR_VENV)/floors.txt
+	touch $(FLOOR_STAMP)
+
+test-floor: $(FLOOR_STAMP)
+	$(FLOOR_VENV)/bin/python tools/floors.py check
+	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider $(FLOOR_TESTS)
+
+# pip resolves secagg together with flwr[simulation]==1.42.* (dry run: metadata only, no wheels;
+# needs PyPI, as the installs above do).
+test-coinstall: $(TEST_STAMP)
+	$(PY) tools/check_coinstall.py
+
+test: lint typecheck unit test-floor test-coinstall
+
+# Benchmarks run in benchmarks/.venv: secagg, matplotlib and Flower (the peer compared side by
+# side) in one environment, since secagg's gencode runs on Flower's protobuf 6.x.
 BENCH_VENV := benchmarks/.venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
-FLWR_VENV := $(BENCH_VENV)/flwr
-FLWR_STAMP := $(FLWR_VENV)/.installed
 
 $(BENCH_STAMP): pyproject.toml benchmarks/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
@@ -54,13 +89,8 @@ $(BENCH_STAMP): pyproject.toml benchmarks/requirements.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
 	touch $(BENCH_STAMP)
 
-$(FLWR_STAMP): benchmarks/requirements-flwr.txt $(BENCH_STAMP)
-	test -x $(FLWR_VENV)/bin/python || $(PYTHON) -m venv $(FLWR_VENV)
-	$(FLWR_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-flwr.txt
-	touch $(FLWR_STAMP)
-
-bench: $(BENCH_STAMP) $(FLWR_STAMP)
+bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FLOOR_VENV) $(PROTO_VENV) .mypy_cache .pytest_cache .ruff_cache

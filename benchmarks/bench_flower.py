@@ -29,9 +29,9 @@ The parent alternates a secagg child and a Flower child per configuration, each 
 interpreter, so the two see the same machine load; ratios are end-to-end wall seconds of the
 whole in-process round (all clients plus the server).
 
-Flower 1.42 pins protobuf < 7 while secagg's generated gRPC code needs protobuf >= 7, so the
-two cannot share one environment: ``make bench`` puts Flower in ``benchmarks/.venv/flwr`` and
-its children run there (they import only Flower, NumPy and this file). Override with
+Flower's children run in the same interpreter as the parent (``make bench`` installs secagg
+and Flower together in ``benchmarks/.venv``: secagg's generated code runs on Flower's protobuf
+6.x); they import only Flower, NumPy and this file. Point them at another environment with
 ``SECAGG_BENCH_FLWR_PYTHON=/path/to/python``.
 
     python -m benchmarks flower [--quick]
@@ -52,7 +52,6 @@ import numpy as np
 
 from benchmarks.bench_protocol import (
     RESULTS,
-    ROOT,
     child_main,
     finder_parameters,
     make_inputs,
@@ -60,9 +59,7 @@ from benchmarks.bench_protocol import (
     write_text,
 )
 
-FLOWER_PYTHON = os.environ.get(
-    "SECAGG_BENCH_FLWR_PYTHON", str(ROOT / "benchmarks" / ".venv" / "flwr" / "bin" / "python")
-)
+FLOWER_PYTHON = os.environ.get("SECAGG_BENCH_FLWR_PYTHON", sys.executable)
 
 
 def flower_available() -> bool:
@@ -374,7 +371,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if not flower_available():
-        print(f"flwr is not importable by {FLOWER_PYTHON}; `make bench` installs it there")
+        print(
+            f"flwr is not importable by {FLOWER_PYTHON}; `make bench` installs it in "
+            "benchmarks/.venv with secagg (benchmarks/requirements.txt)"
+        )
         return 2
     rows = side_by_side(args.quick, args.repeats, args.sparse_only)
     table = render(rows)

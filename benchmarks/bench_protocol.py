@@ -54,7 +54,8 @@ def run_child(
 ) -> dict[str, Any]:
     """``python -m benchmarks.<module> --child JSON`` in a fresh interpreter; its JSON result.
 
-    ``python`` is the interpreter (default: this one); Flower runs in its own environment.
+    ``python`` is the interpreter (default: this one; ``SECAGG_BENCH_FLWR_PYTHON`` may name
+    another for the Flower children).
     """
     env = dict(os.environ)
     src = str(ROOT / "src")

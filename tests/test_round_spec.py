@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, Literal
 
 import numpy as np
@@ -184,7 +185,10 @@ def _network(
 
 
 def _options(spec: bytes, bits: int) -> ServerOptions:
-    return ServerOptions(clients=N, bits=bits, phase_timeout=10, join_timeout=10, spec=spec)
+    dim = json.loads(spec)["dim"] if spec else INPUTS[0].size  # the server declares D
+    return ServerOptions(
+        clients=N, dim=dim, bits=bits, phase_timeout=10, join_timeout=10, spec=spec
+    )
 
 
 def test_over_grpc_clients_refuse_a_server_announcing_clip_2() -> None:
@@ -224,10 +228,11 @@ def test_over_grpc_the_sum_decodes_only_with_the_announced_spec() -> None:
 def test_server_options_refuse_a_spec_that_contradicts_them() -> None:
     enc = _encoder(1.0)
     with pytest.raises(ConfigError, match="b="):
-        ServerOptions(clients=N, bits=enc.bits + 1, spec=enc.round_spec.encode())
+        ServerOptions(clients=N, dim=enc.dim, bits=enc.bits + 1, spec=enc.round_spec.encode())
     with pytest.raises(ConfigError, match="at most 3 clients"):
-        ServerOptions(clients=N + 1, bits=enc.bits, spec=enc.round_spec.encode())
-    assert ServerOptions(clients=N, bits=enc.bits, spec=enc.round_spec.encode()).dim == enc.dim
+        ServerOptions(clients=N + 1, dim=enc.dim, bits=enc.bits, spec=enc.round_spec.encode())
+    with pytest.raises(ConfigError, match="D="):
+        ServerOptions(clients=N, dim=enc.dim + 1, bits=enc.bits, spec=enc.round_spec.encode())
 
 
 def test_over_grpc_clients_can_take_the_announced_spec() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -80,3 +83,21 @@ def test_process_parallel_mask_removal_gives_the_same_total() -> None:
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="workers"):
         secagg.simulate(_inputs(4, 3, 8), bits=8, workers=0)
+
+
+def test_timings_count_each_client_once_per_round() -> None:
+    """The final RoundComplete delivery is not a round: unmasking counts 10 clients, not 20."""
+    result = secagg.simulate(_inputs(10, 20, 16), bits=16, seed=5)
+    counts = {name: timing.clients for name, timing in result.timings.items()}
+    assert counts == dict.fromkeys(
+        ["advertise-keys", "share-keys", "masked-input", "unmasking"], 10
+    )
+
+
+def test_readme_names_the_real_timing_fields() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if x.startswith("result.timings"))
+    named = re.findall(r"\.([a-z_]+)", line.split("#", 1)[1])
+    timing = secagg.simulate(_inputs(3, 4, 8), bits=8, seed=6).timings["unmasking"]
+    assert named
+    assert all(hasattr(timing, name) for name in named), named

@@ -59,6 +59,7 @@ def _network_round(spec: EncodingSpec, weights: list[float] | None) -> tuple[Enc
     encoder = Encoder(spec, trees[0], len(trees))
     options = ServerOptions(
         clients=3,
+        dim=encoder.dim,
         bits=encoder.bits,
         phase_timeout=20,
         join_timeout=20,
@@ -121,7 +122,7 @@ def test_the_cli_writes_only_the_weighted_fields_of_a_weighted_round(tmp_path: P
         spec=encoder.round_spec.encode(),
         spec_digest=result.config.spec_digest,
     )
-    summary = write_decoded(tmp_path, report.spec, report)
+    summary = write_decoded(tmp_path, report)
     assert summary is not None
     decoded = np.load(tmp_path / "decoded.npz")
     assert sorted(decoded.files) == ["total_weight", "weighted_mean", "weighted_sum"]

@@ -112,9 +112,7 @@ def _as_array(obj: Any) -> np.ndarray[Any, Any]:
     detach = getattr(obj, "detach", None)
     if callable(detach):  # a PyTorch tensor: copy to host memory first
         obj = detach().cpu().numpy()
-    if not isinstance(obj, np.ndarray | np.generic | int | float) and not hasattr(
-        obj, "__array__"
-    ):
+    if not isinstance(obj, np.ndarray | np.generic | int | float) and not hasattr(obj, "__array__"):
         raise ConfigError(
             f"cannot digest a {type(obj).__name__}: use bytes, str, arrays, or dicts/lists of them"
         )

@@ -18,6 +18,7 @@ __all__ = [
     "InvalidKeyError",
     "KeyAgreementError",
     "LocalProtocolError",
+    "OutputError",
     "ProtocolError",
     "RemoteProtocolError",
     "RoundAbortedError",
@@ -26,6 +27,7 @@ __all__ = [
     "SignatureError",
     "SpecMismatchError",
     "TransportError",
+    "UnsafeParametersError",
 ]
 
 
@@ -35,6 +37,22 @@ class SecAggError(Exception):
 
 class ConfigError(SecAggError, ValueError):
     """A parameter is out of its allowed range or parameters contradict each other."""
+
+
+class UnsafeParametersError(ConfigError):
+    """Parameters that work but break the threat model's rule; ``allow_unsafe`` accepts them.
+
+    ``problem`` says what is unsafe without naming how to override it, so that each interface
+    (Python keyword, CLI flag) can add its own way.
+    """
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"{problem} (pass allow_unsafe=True to use it anyway)")
+        self.problem = problem
+
+
+class OutputError(SecAggError):
+    """A result or report file could not be written."""
 
 
 class EncodingError(SecAggError, ValueError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["AbortReason", "DropReason"]
+__all__ = ["AbortReason", "DropReason", "RejectReason"]
 
 
 class DropReason(StrEnum):
@@ -56,4 +56,13 @@ class AbortReason(StrEnum):
     CONFIG_MISMATCH = "config-mismatch"  # the round's D or b differs from what the client expects
     SERVER_UNREACHABLE = "server-unreachable"  # nothing answered at the address (in --wait)
     TLS_MISMATCH = "tls-mismatch"  # plaintext client and TLS server, or the other way round
+    SERVER_SHUTDOWN = "server-shutdown"
     SPEC_MISMATCH = "spec-mismatch"  # the round announces another spec than the client encoded
+
+
+class RejectReason(StrEnum):
+    """Why the server refused a Hello (sent in ``Reject``; a refused client never joined)."""
+
+    NO_ROUND = "no-round"
+    DUPLICATE_NAME = "duplicate-name"
+    UNSUPPORTED_VERSION = "unsupported-version"

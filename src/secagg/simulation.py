@@ -340,9 +340,13 @@ def _drive(
             server.receive(reply)
         timing.server += time.perf_counter() - start
 
-    def run_clients(round_: Round, outbox: dict[int, ServerMessage]) -> dict[int, ClientMessage]:
-        timing = timings.setdefault(round_.label, PhaseTiming())
-        if progress is not None:
+    def run_clients(
+        round_: Round, outbox: dict[int, ServerMessage], *, final: bool = False
+    ) -> dict[int, ClientMessage]:
+        # The final delivery (RoundComplete / Abort) is not a protocol round of its own: it
+        # is not timed, or every client would be counted twice in the last round.
+        timing = PhaseTiming() if final else timings.setdefault(round_.label, PhaseTiming())
+        if progress is not None and not final:
             progress(round_.label, len(outbox))
         replies: dict[int, ClientMessage] = {}
         for index, msg in outbox.items():
@@ -383,7 +387,7 @@ def _drive(
         timing.server += time.perf_counter() - start
         server_sent += sum(message_size(m) for m in outbox.values())
         if _finished(server):
-            run_clients(Round.UNMASKING, outbox)  # deliver RoundComplete / Abort
+            run_clients(Round.UNMASKING, outbox, final=True)  # deliver RoundComplete / Abort
             break
         current = Round(current + 1)
         if current == Round.CONSISTENCY_CHECK and mode != "malicious":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,8 @@ from tests.transport.helpers import (
     random_vectors,
     wait_all,
 )
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture
@@ -97,7 +100,7 @@ def test_report_contract(procs: Procs) -> None:
     port = free_port()
     names = ["zed", "alice", "bob", "carol"]
     vectors = random_vectors(names, 64, 12, seed=7)
-    server = procs.serve(port, "--clients", "4", "--bits", "12", "--insecure")
+    server = procs.serve(port, "--clients", "4", "--dim", "64", "--bits", "12", "--insecure")
     clients = [procs.client(port, n, vectors[n], "--insecure", "--json") for n in names]
     assert wait_all(clients) == [0] * 4
     assert wait_all([server]) == [0]
@@ -111,6 +114,29 @@ def test_report_contract(procs: Procs) -> None:
     total = procs.total()
     assert np.array_equal(total.astype(np.uint64), plain_sum(vectors, names, 12))
     assert '"included": true' in procs.log("alice")
+    _check_readme_fields(report)
+
+
+def _backticked(text: str) -> set[str]:
+    """Field names in a README passage: backticked words outside parentheses (values)."""
+    while re.search(r"\([^()]*\)", text):
+        text = re.sub(r"\([^()]*\)", "", text)
+    return set(re.findall(r"`([a-z_]+)`", text))
+
+
+def _check_readme_fields(report: dict[str, object]) -> None:
+    """The README's list of report.json fields is the real report's, both ways."""
+    readme = README.read_text()
+    start = readme.index("- `report.json` fields:")
+    split = readme.index("and `rounds`:", start)
+    end = readme.index("The console", split)
+    top = _backticked(readme[start + len("- `report.json` fields:") : split])
+    assert top | {"rounds"} == set(report)
+    per_round = _backticked(readme[split + len("and `rounds`:") : end])
+    rounds = report["rounds"]
+    assert isinstance(rounds, list)
+    assert per_round <= set(rounds[0])
+    assert set(rounds[0]) <= top | per_round
 
 
 def test_tls_with_a_self_signed_ca(procs: Procs, tmp_path: Path) -> None:
@@ -121,8 +147,9 @@ def test_tls_with_a_self_signed_ca(procs: Procs, tmp_path: Path) -> None:
     names = ["a", "b", "c"]
     vectors = random_vectors([*names, "mallory"], 32, 16, seed=8)
     server = procs.serve(
-        port, "--clients", "3", "--bits", "16", "--tls-cert", str(cert), "--tls-key", str(key)
-    )
+        port, "--clients", "3", "--dim", "32", "--bits", "16", "--tls-cert", str(cert),
+        "--tls-key", str(key),
+    )  # fmt: skip
     # A client trusting another CA refuses the server and is never registered.
     stranger = procs.client(port, "mallory", vectors["mallory"], "--ca-cert", str(other_path),
                             "--timeout", "5")  # fmt: skip
@@ -147,7 +174,9 @@ def test_tls_with_a_self_signed_ca(procs: Procs, tmp_path: Path) -> None:
 def test_server_exits_nonzero_when_too_few_join(procs: Procs) -> None:
     port = free_port()
     vectors = random_vectors(["only"], 16, 8, seed=9)
-    server = procs.serve(port, "--clients", "3", "--bits", "8", "--insecure", "--join-timeout", "2")
+    server = procs.serve(
+        port, "--clients", "3", "--dim", "16", "--bits", "8", "--insecure", "--join-timeout", "10"
+    )
     lone = procs.client(port, "only", vectors["only"], "--insecure")
     assert wait_all([server]) == [1]
     assert "too-few-clients" in procs.log("server")
@@ -155,10 +184,14 @@ def test_server_exits_nonzero_when_too_few_join(procs: Procs) -> None:
     assert report["status"] == "aborted"
     assert report["abort_reason"] == "too-few-clients"
     assert wait_all([lone]) == [1]
+    # The client is told the real reason, with the counts (not "the server is shutting down").
+    assert "(too-few-clients): 1 clients joined; 3 needed" in procs.log("only")
 
 
 def test_serve_requires_tls_or_insecure(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["serve", "--clients", "3", "--output", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        cli, ["serve", "--clients", "3", "--dim", "4", "--output", str(tmp_path / "out")]
+    )
     assert result.exit_code == 2
     assert "--insecure" in result.output
 
@@ -189,7 +222,7 @@ def test_client_reports_an_unreachable_server(tmp_path: Path) -> None:
 def test_a_tls_client_against_a_plaintext_server_is_told_so(procs: Procs, tmp_path: Path) -> None:
     _ca_key, _ca, ca_path = _make_ca(tmp_path, "any")
     port = free_port()
-    server = procs.serve(port, "--clients", "2", "--insecure", "--join-timeout", "5")
+    server = procs.serve(port, "--clients", "2", "--dim", "4", "--insecure", "--join-timeout", "5")
     vector = np.arange(4, dtype=np.uint32)
     client = procs.client(port, "tls", vector, "--ca-cert", str(ca_path), "--timeout", "5")
     assert wait_all([client]) == [1]
@@ -203,7 +236,9 @@ def test_two_rounds_write_two_sums(procs: Procs) -> None:
     port = free_port()
     first = random_vectors(["a", "b", "c"], 16, 32, seed=10)
     second = random_vectors(["d", "e", "f"], 16, 32, seed=11)
-    server = procs.serve(port, "--clients", "3", "--bits", "32", "--insecure", "--rounds", "2")
+    server = procs.serve(
+        port, "--clients", "3", "--dim", "16", "--bits", "32", "--insecure", "--rounds", "2"
+    )
     assert wait_all([procs.client(port, n, v, "--insecure") for n, v in first.items()]) == [0] * 3
     assert wait_all([procs.client(port, n, v, "--insecure") for n, v in second.items()]) == [0] * 3
     assert wait_all([server]) == [0]

@@ -85,7 +85,7 @@ def test_serve_announces_its_spec_file_and_refuses_other_encoders(
 def test_serve_without_a_spec_reports_a_raw_round_and_keeps_the_old_flag(procs: Procs) -> None:
     port = free_port()
     server = procs.serve(
-        port, "--clients", "2", "--bits", "8", "--insecure", "--dropout-rate", "0.1"
+        port, "--clients", "2", "--dim", "4", "--bits", "8", "--insecure", "--dropout-rate", "0.1"
     )
     vectors = {n: np.arange(4, dtype=np.uint32) for n in ("a", "b")}
     clients = [procs.client(port, n, v, "--insecure") for n, v in vectors.items()]

@@ -99,7 +99,7 @@ def test_unsafe_threshold_errors_name_the_cli_flag() -> None:
     assert "allow_unsafe=True" not in simulate.output
     # serve refuses before it listens or waits for anyone.
     serve = CliRunner().invoke(
-        cli, ["serve", "-n", "10", "--output", "unused", "--insecure", *unsafe]
+        cli, ["serve", "-n", "10", "-d", "4", "--output", "unused", "--insecure", *unsafe]
     )
     assert serve.exit_code == 2
     assert "--allow-unsafe" in serve.output

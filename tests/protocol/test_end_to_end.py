@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from secagg.errors import RoundAbortedError
 from secagg.protocol.messages import Round, RoundComplete
 from secagg.protocol.server.state import ServerPhase
-from secagg.reasons import AbortReason
+from secagg.reasons import AbortReason, DropReason
 from tests.protocol.conftest import make_harness
 
 BITS = [8, 16, 32, 48, 64]
@@ -54,6 +54,9 @@ def rounds(draw: st.DrawFn) -> tuple[int, int | None, int, int, dict[int, Round]
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rounds())
+# Client 5's only neighbours (1 and 2) drop before advertising: the server must leave 5 out
+# with not-selected rather than include an input it could never unmask.
+@example((8, 2, 8, 1, {1: Round.ADVERTISE_KEYS, 2: Round.ADVERTISE_KEYS}, 0))
 def test_random_dropouts_exact_sum_or_clean_abort(
     case: tuple[int, int | None, int, int, dict[int, Round], int],
 ) -> None:
@@ -65,10 +68,20 @@ def test_random_dropouts_exact_sum_or_clean_abort(
             _ = h.server.result
         return
     result = h.server.result
-    # Included are exactly those that sent their masked input.
+    # Left out for too few live neighbours: legitimate only while the client still had fewer
+    # than t of its closed neighbourhood alive at that point.
+    not_selected = {
+        u: at for u, (at, why, _) in result.dropped.items() if why is DropReason.NOT_SELECTED
+    }
+    t = h.config.threshold
+    for u, at in not_selected.items():
+        holders = h.clients[u].neighbours | {u}
+        live = {v for v in holders if stops.get(v, Round.UNMASKING + 1) > at}
+        assert len(live) < t, f"client {u} left out with {len(live)} live holders (t = {t})"
+    # Included are exactly those that sent their masked input and were not left out.
     assert set(result.included) == {
         i for i in range(1, n + 1) if stops.get(i, Round.UNMASKING + 1) > Round.MASKED_INPUT
-    }
+    } - set(not_selected)
     np.testing.assert_array_equal(result.total.astype(np.uint64), h.plain_sum(result.included))
 
 

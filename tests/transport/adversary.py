@@ -15,6 +15,8 @@
   with the identity in KEYFILE (not NAME's); must be rejected with ``bad-signature``.
 - ``vanish NAME DIM``: registers, then sends half a masked-input and cuts the stream.
 - ``stall-upload NAME DIM``: registers, sends half a masked-input and then nothing.
+- ``squat NAME DIM``: says Hello and then nothing, reading (and printing) every frame it gets
+  until the server closes the stream; exits 0.
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ async def _read(call: grpc.aio.StreamStreamCall) -> pb.ServerFrame | None:
         print("stream closed", flush=True)
         return None
     frame = pb.ServerFrame.FromString(data)
-    print(f"got {frame.WhichOneof('body')}", flush=True)
+    kind = frame.WhichOneof("body")
+    reason = getattr(frame, kind).reason if kind in ("abort", "reject") else ""
+    print(f"got {kind} {reason}".rstrip(), flush=True)
     return frame
 
 
@@ -125,6 +129,12 @@ async def main(mode: str, address: str, args: list[str]) -> int:
         reason = None if frame is None else frame.reject.reason
         print(f"impostor {name}: {reason}", flush=True)
         return 0 if reason == "bad-signature" else 1
+    if mode == "squat":
+        channel, call = await _open(address)
+        await call.write(_hello(name, dim))
+        await _until_closed(call)
+        await channel.close()
+        return 0
     if mode == "duplicate":
         second: list[str] = []
 

@@ -63,19 +63,23 @@ class Procs:
     tmp: Path
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def spawn(self, args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, args: Sequence[str], log: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 list(args),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})},
             )
         self.started.append(proc)
         return proc
 
-    def serve(self, port: int, *options: str, name: str = "server") -> subprocess.Popen[bytes]:
+    def serve(
+        self, port: int, *options: str, name: str = "server", env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         proc = self.spawn(
             [
                 *SECAGG,
@@ -87,6 +91,7 @@ class Procs:
                 *options,
             ],
             self.tmp / f"{name}.log",
+            env,
         )
         wait_listening(port, proc)
         return proc

@@ -63,7 +63,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         serve = [PY, "-m", "secagg.cli.main", "serve", "--address", address, "--clients",
-                 str(n), "--bits", "32", "--output", str(tmp / "out"), "--insecure",
+                 str(n), "--dim", str(args.dim), "--max-dim", str(args.dim), "--bits", "32",
+                 "--output", str(tmp / "out"), "--insecure",
                  "--join-timeout", "900", "--phase-timeout", str(args.phase_timeout)]  # fmt: skip
         wrapper = (
             "import resource, subprocess, sys;"

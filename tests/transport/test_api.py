@@ -32,7 +32,7 @@ async def _round(
 def test_submit_returns_included_outcomes() -> None:
     rng = np.random.default_rng(0)
     vectors = {f"u{i}": rng.integers(0, 2**16, 300).astype(np.uint32) for i in range(5)}
-    options = ServerOptions(clients=5, bits=16, phase_timeout=20, join_timeout=20)
+    options = ServerOptions(clients=5, dim=300, bits=16, phase_timeout=20, join_timeout=20)
     report, outcomes = asyncio.run(_round(options, vectors))
     assert report.status == "complete"
     assert report.total is not None
@@ -70,6 +70,7 @@ def test_float_pytrees_with_an_encoder() -> None:
     )
     options = ServerOptions(
         clients=4,
+        dim=encoder.dim,
         bits=encoder.bits,
         phase_timeout=20,
         join_timeout=20,
@@ -109,7 +110,7 @@ def test_encoder_bit_width_must_match_the_round() -> None:
 
     encoder = Encoder(EncodingSpec(clip=1.0, quant_bits=8), np.zeros(6), 3)
     options = ServerOptions(
-        clients=3, bits=encoder.bits + 4, phase_timeout=10, join_timeout=3, min_clients=2
+        clients=3, dim=6, bits=encoder.bits + 4, phase_timeout=10, join_timeout=3, min_clients=2
     )
     vectors = {f"u{i}": np.full(6, 0.5) for i in range(3)}
 

@@ -68,7 +68,7 @@ def test_an_impostor_cannot_take_a_registered_name(procs: Procs) -> None:
     port = free_port()
     vectors = random_vectors(names, 50, 20, seed=21)
     server = procs.serve(
-        port, "--clients", "4", "--bits", "20", "--mode", "malicious", "--registry",
+        port, "--clients", "4", "--dim", "50", "--bits", "20", "--mode", "malicious", "--registry",
         str(registry), *FAST,
     )  # fmt: skip
     impostors = [
@@ -100,7 +100,18 @@ def test_a_client_with_an_identity_refuses_a_semi_honest_server(procs: Procs) ->
     port = free_port()
     vectors = random_vectors([*names, "careful"], 40, 16, seed=22)
     server = procs.serve(
-        port, "--clients", "4", "--min-clients", "3", "--bits", "16", "--degree", "3", *FAST
+        port,
+        "--clients",
+        "4",
+        "--dim",
+        "40",
+        "--min-clients",
+        "3",
+        "--bits",
+        "16",
+        "--degree",
+        "3",
+        *FAST,
     )
     identity = _identity_args(procs, "careful", registry)
     careful = procs.client(port, "careful", vectors["careful"], "--insecure", *identity)
@@ -130,8 +141,9 @@ def test_context_files_over_grpc_in_malicious_mode(procs: Procs) -> None:
     port = free_port()
     vectors = random_vectors(names, 30, 16, seed=23)
     server = procs.serve(
-        port, "--clients", "4", "--bits", "16", "--mode", "malicious", "--degree", "3",
-        "--threshold", "3", "--registry", str(registry), "--context", str(model), *FAST,
+        port, "--clients", "4", "--dim", "30", "--bits", "16", "--mode", "malicious",
+        "--degree", "3", "--threshold", "3", "--registry", str(registry),
+        "--context", str(model), *FAST,
     )  # fmt: skip
     clients = {}
     for n in names:
@@ -155,7 +167,9 @@ def test_a_semi_honest_client_with_a_context_checks_it(procs: Procs) -> None:
     model.write_bytes(b"weights")
     port = free_port()
     vectors = random_vectors(["x", "y", "z"], 20, 16, seed=24)
-    server = procs.serve(port, "--clients", "3", "--min-clients", "2", "--bits", "16", *FAST)
+    server = procs.serve(
+        port, "--clients", "3", "--dim", "20", "--min-clients", "2", "--bits", "16", *FAST
+    )
     picky = procs.client(port, "z", vectors["z"], "--insecure", "--json", "--context", str(model))
     others = [procs.client(port, n, vectors[n], "--insecure") for n in ("x", "y")]
     assert wait_all([picky]) == [1]
@@ -187,7 +201,7 @@ def test_wait_retries_until_the_server_is_up(procs: Procs) -> None:
     vectors = random_vectors(["early", "late"], 16, 32, seed=25)
     early = procs.client(port, "early", vectors["early"], "--insecure", "--wait", "60")
     wait_for_text(procs.tmp / "early.log", "retrying in", early)
-    server = procs.serve(port, "--clients", "2", "--bits", "32", *FAST)
+    server = procs.serve(port, "--clients", "2", "--dim", "16", "--bits", "32", *FAST)
     late = procs.client(port, "late", vectors["late"], "--insecure")
     assert wait_all([early, late]) == [0, 0], procs.log("early")
     assert wait_all([server]) == [0]

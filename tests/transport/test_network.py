@@ -23,7 +23,7 @@ def test_exact_sum_without_dropouts(procs: Procs) -> None:
     port = free_port()
     names = [f"c{i}" for i in range(5)]
     vectors = random_vectors(names, 1000, 32, seed=1)
-    server = procs.serve(port, "--clients", "5", "--bits", "32", *FAST)
+    server = procs.serve(port, "--clients", "5", "--dim", "1000", "--bits", "32", *FAST)
     clients = [procs.client(port, n, vectors[n], "--insecure") for n in names]
     assert wait_all(clients) == [0] * 5
     assert wait_all([server]) == [0], procs.log("server")
@@ -40,8 +40,9 @@ def test_clients_killed_in_each_round(procs: Procs) -> None:
     names = [f"c{i}" for i in range(10)]
     vectors = random_vectors(names, 500, 20, seed=2)
     server = procs.serve(
-        port, "--clients", "10", "--bits", "20", "--degree", "9", "--threshold", "6", *FAST
-    )
+        port, "--clients", "10", "--dim", "500", "--bits", "20", "--degree", "9",
+        "--threshold", "6", *FAST,
+    )  # fmt: skip
     stall = {
         "c0": "advertise-keys",
         "c1": "share-keys",
@@ -78,7 +79,7 @@ def test_stalled_client_is_dropped_at_the_deadline(procs: Procs) -> None:
     names = [f"c{i}" for i in range(6)]
     vectors = random_vectors(names, 300, 32, seed=3)
     server = procs.serve(
-        port, "--clients", "6", "--bits", "32", "--insecure", "--phase-timeout", "3"
+        port, "--clients", "6", "--dim", "300", "--bits", "32", "--insecure", "--phase-timeout", "3"
     )
     clients = {
         n: procs.client(
@@ -95,6 +96,10 @@ def test_stalled_client_is_dropped_at_the_deadline(procs: Procs) -> None:
     report = _check_sum(procs, vectors, 32)
     assert report["included"] == names[:5]
     assert report["dropped"] == {"c5": "no-response"}
+    assert report["rounds"][0]["dropped_in"]["c5"]["detail"] == "no message for round masked-input"
+    # The console names who was dropped, where and why.
+    assert "dropped 'c5' in masked-input (no-response)" in procs.log("server")
+    assert "1 dropped: 'c5' (no-response)" in procs.log("server")
     # The staller is told it was dropped and exits non-zero with the reason.
     assert wait_all([clients["c5"]]) == [1]
     assert "no-response" in procs.log("c5")
@@ -111,6 +116,8 @@ def test_garbage_oversized_and_misbehaving_peers(procs: Procs) -> None:
         port,
         "--clients",
         "9",
+        "--dim",
+        str(dim),
         "--bits",
         "32",
         "--max-message-bytes",
@@ -157,6 +164,8 @@ def test_chunked_large_vectors_and_wide_words(procs: Procs) -> None:
         port,
         "--clients",
         "3",
+        "--dim",
+        str(dim),
         "--bits",
         "40",
         "--max-message-bytes",
@@ -179,8 +188,8 @@ def test_uploader_stalling_mid_vector_loses_its_slot(procs: Procs) -> None:
     names = ["c0", "c1", "c2"]
     vectors = random_vectors(names, 1000, 32, seed=6)
     server = procs.serve(
-        port, "--clients", "4", "--bits", "32", "--degree", "3", "--threshold", "3",
-        "--insecure", "--phase-timeout", "30", "--upload-idle-timeout", "1",
+        port, "--clients", "4", "--dim", "1000", "--bits", "32", "--degree", "3",
+        "--threshold", "3", "--insecure", "--phase-timeout", "30", "--upload-idle-timeout", "1",
     )  # fmt: skip
     staller = procs.adversary(port, "stall-upload", "staller", "1000")
     clients = [procs.client(port, n, vectors[n], "--insecure") for n in names]
@@ -199,7 +208,7 @@ def test_client_stalling_in_unmasking_stays_in_the_sum(procs: Procs) -> None:
     names = [f"c{i}" for i in range(5)]
     vectors = random_vectors(names, 200, 32, seed=12)
     server = procs.serve(
-        port, "--clients", "5", "--bits", "32", "--degree", "4", "--threshold", "3",
+        port, "--clients", "5", "--dim", "200", "--bits", "32", "--degree", "4", "--threshold", "3",
         "--insecure", "--phase-timeout", "3",
     )  # fmt: skip
     clients = {
@@ -237,8 +246,8 @@ def test_malicious_mode_with_an_identity_registry(procs: Procs) -> None:
     port = free_port()
     vectors = random_vectors([*names, "stranger"], 100, 24, seed=13)
     server = procs.serve(
-        port, "--clients", "5", "--bits", "24", "--mode", "malicious", "--degree", "4",
-        "--threshold", "4", "--registry", str(registry), *FAST,
+        port, "--clients", "5", "--dim", "100", "--bits", "24", "--mode", "malicious",
+        "--degree", "4", "--threshold", "4", "--registry", str(registry), *FAST,
     )  # fmt: skip
 
     def join(n: str) -> subprocess.Popen[bytes]:

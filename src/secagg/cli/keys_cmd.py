@@ -126,4 +126,3 @@ def registry_show_command(registry_path: Path, as_json: bool) -> None:
 def show_command(identity: str) -> None:
     """Print the public key of an identity or .pub file (never the private key)."""
     console.print(load_public_key(identity).hex())
-

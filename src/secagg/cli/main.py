@@ -7,11 +7,11 @@ import sys
 import click
 
 from secagg.cli.client_cmd import client_command
-from secagg.cli.console import err_console
+from secagg.cli.console import err_console, plain
 from secagg.cli.keys_cmd import keys_group
 from secagg.cli.serve_cmd import serve_command
 from secagg.cli.simulate_cmd import simulate_command
-from secagg.errors import SecAggError
+from secagg.errors import SecAggError, UnsafeParametersError
 
 __all__ = ["cli", "main"]
 
@@ -38,8 +38,11 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except UnsafeParametersError as exc:  # name the CLI flag, not the Python keyword
+        err_console.print("[bold red]error:[/]", plain(f"{exc.problem} (pass --allow-unsafe)"))
+        sys.exit(1)
     except SecAggError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print("[bold red]error:[/]", plain(str(exc)))  # may quote peer text
         sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

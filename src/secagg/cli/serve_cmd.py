@@ -4,34 +4,53 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 import grpc
-import numpy as np
+from rich.status import Status
 
-from secagg.cli.console import err_console
-from secagg.cli.decoded_output import write_decoded
-from secagg.cli.options import check_round_options, cli_wording, round_options
+from secagg.cli.console import err_console, plain
+from secagg.cli.options import cli_wording, round_options
+from secagg.cli.report_files import ReportFiles
 from secagg.cli.spec_file import load_spec_file
 from secagg.context import context_file_digest
+from secagg.errors import ConfigError, OutputError, UnsafeParametersError
 from secagg.identity_registry import load_registry
-from secagg.protocol.config import Mode
+from secagg.protocol.config import Mode, RoundConfig
+from secagg.transport.address import DEFAULT_PORT, Address, parse_address
 from secagg.transport.codec import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_MESSAGE_BYTES
-from secagg.transport.server import AggregationServer, RoundReport, ServerOptions
+from secagg.transport.server import (
+    DEFAULT_MAX_DIM,
+    AggregationServer,
+    RoundReport,
+    ServerOptions,
+)
+from secagg.transport.tls import server_credentials
 
 __all__ = ["serve_command"]
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _address(_ctx: click.Context, _param: click.Parameter, value: str) -> Address:
+    try:
+        return parse_address(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command("serve")
 @click.option(
     "--address",
-    default="127.0.0.1:7443",
+    default=f"127.0.0.1:{DEFAULT_PORT}",
     show_default=True,
-    help="HOST:PORT to listen on (port 0 picks a free port).",
+    callback=_address,
+    help=f"HOST[:PORT] to listen on; the port defaults to {DEFAULT_PORT}, 0 picks a free one.",
 )
 @click.option(
     "--clients", "-n", type=click.IntRange(2), required=True, help="Clients expected per round."
@@ -48,14 +67,15 @@ __all__ = ["serve_command"]
     "-d",
     type=click.IntRange(1),
     default=None,
-    help="Vector length (default: from clients).",
+    help="Vector length every client must send (a Hello with another length is refused); "
+    "required unless --spec gives it.",
 )
 @click.option(
     "--output",
     "-o",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Directory for sum.npy and report.json.",
+    help="Directory for the sums and reports (written as each round ends).",
 )
 @click.option(
     "--rounds",
@@ -103,6 +123,14 @@ __all__ = ["serve_command"]
     help="Deadline in seconds for each protocol round's messages.",
 )
 @click.option(
+    "--keys-timeout",
+    type=click.FloatRange(0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a welcomed client has to advertise its keys before a waiting client "
+    "takes its place (semi-honest mode).",
+)
+@click.option(
     "--upload-idle-timeout",
     type=click.FloatRange(0.1),
     default=10.0,
@@ -126,9 +154,10 @@ __all__ = ["serve_command"]
 @click.option(
     "--max-dim",
     type=click.IntRange(1),
-    default=2**31,
+    default=DEFAULT_MAX_DIM,
     show_default=True,
-    help="Largest vector length accepted.",
+    help="Largest --dim accepted; raise it for longer vectors if the server has the memory "
+    "(about 3 x dim x 4 bytes at --bits <= 32, twice that above).",
 )
 @click.option(
     "--registry",
@@ -159,7 +188,7 @@ __all__ = ["serve_command"]
     help="PEM private key of the server.",
 )
 def serve_command(
-    address: str,
+    address: Address,
     clients: int,
     min_clients: int | None,
     bits: int,
@@ -175,6 +204,7 @@ def serve_command(
     allow_unsafe: bool,
     join_timeout: float,
     phase_timeout: float,
+    keys_timeout: float,
     upload_idle_timeout: float,
     max_message_bytes: int,
     chunk_bytes: int,
@@ -187,31 +217,43 @@ def serve_command(
 ) -> None:
     """Run aggregation rounds for clients connecting over gRPC.
 
-    Writes OUTPUT/sum.npy (the last sum) and OUTPUT/report.json; exits 0 when every round
-    produced a sum, 1 with the abort reason otherwise.
+    As each round ends, writes OUTPUT/report-round-N.json and OUTPUT/sum-round-N.npy, and
+    replaces OUTPUT/report.json (all rounds so far) and OUTPUT/sum.npy (the latest sum).
+    Exits 0 when every round produced a sum, 1 with the abort reason otherwise. SIGINT or
+    SIGTERM ends the running round as interrupted (its clients are told server-shutdown),
+    writes its report and exits 130 or 143.
     """
     if old_dropout_rate is not None:
         click.echo("secagg serve: --dropout-rate is now --design-dropout-rate", err=True)
         dropout_rate = old_dropout_rate
     spec = b"" if spec_path is None else load_spec_file(spec_path)
     bits = _spec_bits(spec, bits)
+    dim = _spec_dim(spec, dim)
     if insecure and (tls_cert or tls_key):
         raise click.UsageError("--insecure excludes --tls-cert/--tls-key")
-    credentials = None
-    if not insecure:
-        if tls_cert is None or tls_key is None:
-            raise click.UsageError("TLS needs --tls-cert and --tls-key (or --insecure)")
-        credentials = grpc.ssl_server_credentials([(tls_key.read_bytes(), tls_cert.read_bytes())])
     if (mode == "malicious") != (registry_path is not None):
         raise click.UsageError("--registry goes with --mode malicious, and it needs one")
     if min_clients is not None and min_clients > clients:
         raise click.UsageError("--min-clients cannot exceed --clients")
-    check_round_options(clients, degree, threshold, mode, allow_unsafe)
+    if dim > max_dim:
+        raise click.UsageError(
+            f"--dim {dim} exceeds --max-dim {max_dim}; raise --max-dim if the server has "
+            f"the memory for about 3 vectors of {dim} words"
+        )
+    _check_parameters(clients, dim, bits, degree, threshold, mode, dropout_rate, allow_unsafe)
+    credentials = None
+    if not insecure:
+        if tls_cert is None or tls_key is None:
+            raise click.UsageError("TLS needs --tls-cert and --tls-key (or --insecure)")
+        try:
+            credentials = server_credentials(tls_cert, tls_key)
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from None
     options = ServerOptions(
         clients=clients,
+        dim=dim,
         bits=bits,
         min_clients=min_clients,
-        dim=dim,
         degree=degree,
         threshold=threshold,
         mode=mode,
@@ -220,6 +262,7 @@ def serve_command(
         rounds=rounds,
         join_timeout=join_timeout,
         phase_timeout=phase_timeout,
+        keys_timeout=keys_timeout,
         upload_idle_timeout=upload_idle_timeout,
         max_message_bytes=max_message_bytes,
         chunk_bytes=min(chunk_bytes, max_message_bytes - 1024),
@@ -228,10 +271,19 @@ def serve_command(
         context_digest=None if context_path is None else context_file_digest(context_path),
         spec=spec,
     )
-    output.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    reports = asyncio.run(_serve(options, address, credentials))
-    _write(output, reports, started, options)
+    files = ReportFiles(output, started=time.time(), defaults={"bits": bits, "dim": dim})
+    try:
+        files.prepare()
+    except OutputError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--output'") from None
+    stopped_by: list[signal.Signals] = []
+    reports = asyncio.run(_serve(options, address, credentials, files, stopped_by))
+    if stopped_by:
+        sig = stopped_by[0]
+        err_console.print(
+            plain(f"secagg serve: stopped by {sig.name}; report written to {output}/report.json")
+        )
+        sys.exit(128 + sig.value)  # the shell convention for "ended by this signal"
     failed = [r for r in reports if r.status != "complete"]
     if failed:
         first = failed[0]
@@ -239,6 +291,18 @@ def serve_command(
             f"round {first.round} aborted ({first.abort_reason}): "
             f"{cli_wording(first.abort_detail)}"
         )
+
+
+def _spec_dim(spec: bytes, dim: int | None) -> int:
+    """--dim, or the spec's D when --dim is not given; both given must agree."""
+    wanted = json.loads(spec).get("dim") if spec else None
+    if dim is None:
+        if not isinstance(wanted, int):
+            raise click.UsageError("--dim is required (or a --spec that gives dim)")
+        return wanted
+    if isinstance(wanted, int) and wanted != dim:
+        raise click.UsageError(f"--dim {dim} contradicts the spec's dim={wanted}")
+    return dim
 
 
 def _spec_bits(spec: bytes, bits: int) -> int:
@@ -255,65 +319,75 @@ def _spec_bits(spec: bytes, bits: int) -> int:
     return wanted
 
 
+def _check_parameters(
+    clients: int,
+    dim: int,
+    bits: int,
+    degree: int | None,
+    threshold: int | None,
+    mode: Mode,
+    dropout_rate: float,
+    allow_unsafe: bool,
+) -> None:
+    """Refuse impossible or unsafe parameters now, not after the clients joined."""
+    try:
+        RoundConfig.create(
+            clients,
+            dim,
+            bits,
+            degree=degree,
+            threshold=threshold,
+            mode=mode,
+            dropout_rate=dropout_rate,
+            allow_unsafe=allow_unsafe,
+        )
+    except UnsafeParametersError as exc:
+        raise click.UsageError(f"{exc.problem} (pass --allow-unsafe to use it anyway)") from None
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 async def _serve(
-    options: ServerOptions, address: str, credentials: grpc.ServerCredentials | None
+    options: ServerOptions,
+    address: Address,
+    credentials: grpc.ServerCredentials | None,
+    files: ReportFiles,
+    stopped_by: list[signal.Signals],
 ) -> list[RoundReport]:
     live = err_console.is_terminal
 
     def log(line: str) -> None:
         if live:
-            err_console.log(line)
+            err_console.log(plain(line))
         else:
-            print(f"secagg serve: {line}", file=sys.stderr, flush=True)
+            print(f"secagg serve: {plain(line).plain}", file=sys.stderr, flush=True)
+
+    def build(status: Status | None = None) -> AggregationServer:
+        update = None if status is None else (lambda line: status.update(plain(line)))
+        return AggregationServer(
+            options, address, credentials=credentials, log=log, status=update, on_round=files.add
+        )
 
     if not live:
-        return await _run(AggregationServer(options, address, credentials=credentials, log=log))
+        return await _run(build(), stopped_by)
     with err_console.status("starting") as status:
-        server = AggregationServer(
-            options, address, credentials=credentials, log=log, status=status.update
-        )
-        return await _run(server)
+        return await _run(build(status), stopped_by)
 
 
-async def _run(server: AggregationServer) -> list[RoundReport]:
+async def _run(server: AggregationServer, stopped_by: list[signal.Signals]) -> list[RoundReport]:
     port = await server.start()
-    host = server.address.rsplit(":", 1)[0]
-    secure = "plaintext" if server.credentials is None else "TLS"
-    server.log(f"listening on {host}:{port} ({secure})")
-    return await server.run()
+    loop = asyncio.get_running_loop()
 
+    def stop(sig: signal.Signals) -> None:
+        stopped_by.append(sig)
+        server.request_shutdown(f"the server received {sig.name}")
 
-def _write(
-    output: Path, reports: list[RoundReport], started: float, options: ServerOptions
-) -> None:
-    last = next((r for r in reversed(reports) if r.total is not None), None)
-    for r in reports:
-        if r.total is not None and len(reports) > 1:
-            np.save(output / f"sum-round-{r.round}.npy", r.total)
-    if last is not None and last.total is not None:
-        np.save(output / "sum.npy", last.total)
-    decoded = None if last is None else write_decoded(output, options.spec, last)
-    final = reports[-1]
-    summary: dict[str, Any] = {
-        "status": final.status,
-        "abort_reason": final.abort_reason,
-        "abort_detail": final.abort_detail,
-        "round_id": final.round_id,
-        "included": final.included,
-        "dropped": final.dropped,
-        "late": final.late,
-        "bits": final.config.get("bits", options.bits),
-        "dim": final.config.get("dim", options.dim),
-        "clients": final.config.get("clients"),
-        "threshold": final.config.get("threshold"),
-        "degree": final.config.get("degree"),
-        "mode": final.config.get("mode"),
-        "spec": json.loads(options.spec) if options.spec else None,
-        "spec_digest": final.spec_digest.hex(),
-        "decoded": decoded,
-        "timings": final.timings,
-        "sum_file": "sum.npy" if last is not None else None,
-        "started_at": started,
-        "rounds": [r.to_json() for r in reports],
-    }
-    (output / "report.json").write_text(json.dumps(summary, indent=2) + "\n")
+    for sig in _SIGNALS:
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        secure = "plaintext" if server.credentials is None else "TLS"
+        server.log(f"listening on {server.bind_address.with_port(port)} ({secure})")
+        return await server.run()
+    finally:
+        for sig in _SIGNALS:
+            loop.remove_signal_handler(sig)

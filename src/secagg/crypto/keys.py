@@ -35,7 +35,6 @@ _LOW_ORDER_POINTS = frozenset(
 )
 
 
-
 def _clear_top_bit(public: bytes) -> bytes:
     # X25519 ignores bit 255 (RFC 7748), so an encoding with it set is the same point.
     return public[:31] + bytes([public[31] & 0x7F])

@@ -42,7 +42,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from secagg.errors import ConfigError
+from secagg.errors import ConfigError, UnsafeParametersError
 from secagg.graph._checks import MODES, Mode, check_degree, check_int, check_mode, check_n
 from secagg.graph._hypergeom import UpperTails
 
@@ -104,9 +104,9 @@ def check_parameters(
         raise ConfigError(f"threshold t must be in 1..k + 1 = 1..{max_t} for degree {k}, got {t}")
     if t < min_t and not allow_unsafe:
         rule = "(k + 1) / 2" if mode == "semi-honest" else "2(k + 1) / 3"
-        raise ConfigError(
+        raise UnsafeParametersError(
             f"threshold t = {t} is unsafe in {mode} mode for degree {k}: t must exceed {rule}, "
-            f"i.e. lie in {min_t}..{max_t} (pass allow_unsafe=True to use it anyway)"
+            f"i.e. lie in {min_t}..{max_t}"
         )
 
 

@@ -9,6 +9,12 @@ then calls ``advance()`` and sends what it returns. Masked inputs arrive in chun
 assembled into one array per client; a semaphore bounds how many are assembled at once so
 that memory stays O(D) whatever the number of clients.
 
+Joiners wait in a :class:`~secagg.transport.lobby.Lobby`; D is the server's declaration. In
+round 0 a welcomed client that stays silent for ``keys_timeout`` (or whose stream ends) gives
+its slot to the next waiting client, so the round's quorum is made of clients that advertised
+keys (semi-honest mode). :meth:`AggregationServer.request_shutdown` (SIGINT/SIGTERM in the CLI)
+ends the running round as ``interrupted`` and tells its clients ``server-shutdown``.
+
 Nothing secret is ever logged: only names, indices, counts, sizes and reason codes.
 """
 
@@ -29,7 +35,7 @@ import numpy.typing as npt
 from secagg.encoding import DecodedResult, Encoder
 from secagg.errors import ConfigError, RoundAbortedError
 from secagg.identity_registry import IdentityRegistryFile
-from secagg.protocol.config import DIGEST_BYTES, PROTOCOL_VERSION, Mode, RoundConfig
+from secagg.protocol.config import DIGEST_BYTES, Mode, RoundConfig
 from secagg.protocol.messages import (
     SERVER_SENDER,
     Abort,
@@ -40,22 +46,23 @@ from secagg.protocol.messages import (
 )
 from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
-from secagg.reasons import AbortReason, DropReason
+from secagg.reasons import AbortReason, DropReason, RejectReason
 from secagg.round_spec import RAW_SPEC_DIGEST, RoundSpec, spec_digest
 from secagg.transport import secagg_pb2 as pb
+from secagg.transport.address import Address, bind_problem, parse_address
 from secagg.transport.codec import (
     DEFAULT_CHUNK_BYTES,
     DEFAULT_MAX_MESSAGE_BYTES,
-    MAX_NAME_LENGTH,
     FrameError,
     VectorAssembler,
     client_message,
     parse_client_frame,
     server_frame,
 )
-from secagg.transport.hello import challenge_frame, new_challenge, verify_hello
+from secagg.transport.hello import challenge_frame
+from secagg.transport.lobby import ClientConn, Lobby, reject_frame
 
-__all__ = ["METHOD", "AggregationServer", "RoundReport", "ServerOptions"]
+__all__ = ["DEFAULT_MAX_DIM", "METHOD", "AggregationServer", "RoundReport", "ServerOptions"]
 
 METHOD = "/secagg.v1.Aggregation/Participate"
 _PHASE_NAMES = {
@@ -66,16 +73,23 @@ _PHASE_NAMES = {
     ServerPhase.COLLECT_UNMASK: "unmasking",
 }
 _HELLO_TIMEOUT = 10.0
+# 2^25 words: 128 MiB per vector at b <= 32 (256 MiB above), and the server holds the running
+# sum plus a bounded number of vectors being assembled. Raise it with max_dim / --max-dim.
+DEFAULT_MAX_DIM = 2**25
 
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """What a server runs: how many clients, which parameters, which limits and deadlines."""
+    """What a server runs: how many clients, which parameters, which limits and deadlines.
+
+    ``dim`` is required: the server declares the vector length, and a Hello with another one
+    is refused (a joiner never decides D for the others).
+    """
 
     clients: int
+    dim: int
     bits: int = 32
     min_clients: int | None = None  # start without waiting for all once the join deadline passed
-    dim: int | None = None  # None: take D from the first client that joins
     degree: int | None = None
     threshold: int | None = None
     mode: Mode = "semi-honest"
@@ -85,9 +99,12 @@ class ServerOptions:
     rounds: int = 1
     join_timeout: float = 60.0
     phase_timeout: float = 30.0
+    # A welcomed client that has not advertised its keys after this many seconds gives its
+    # slot to a client waiting in the lobby (semi-honest mode; capped at phase_timeout).
+    keys_timeout: float = 10.0
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
-    max_dim: int = 2**31
+    max_dim: int = DEFAULT_MAX_DIM
     assembly_budget_bytes: int = 128 * 1024 * 1024  # vectors being assembled at once (min 2)
     upload_idle_timeout: float = 10.0  # longest pause between two chunks of one masked input
     registry: IdentityRegistryFile | None = None  # malicious mode: who may join, by name
@@ -104,13 +121,20 @@ class ServerOptions:
             raise ConfigError(f"need at least 2 clients, got {self.clients}")
         if self.min_clients is not None and not 2 <= self.min_clients <= self.clients:
             raise ConfigError(f"min_clients must be in 2..{self.clients}")
+        if self.max_dim < 1:
+            raise ConfigError(f"max_dim must be at least 1, got {self.max_dim}")
+        if not 1 <= self.dim <= self.max_dim:
+            raise ConfigError(
+                f"dim must be in 1..{self.max_dim} (max_dim), got {self.dim}; "
+                "raise max_dim for longer vectors if the server has the memory"
+            )
         if self.rounds < 1:
             raise ConfigError("rounds must be at least 1")
         if self.max_message_bytes < 64 * 1024:
             raise ConfigError("max_message_bytes must be at least 64 KiB")
         if not 0 < self.chunk_bytes <= self.max_message_bytes - 1024:
             raise ConfigError("chunk_bytes must be below max_message_bytes by at least 1 KiB")
-        if self.join_timeout <= 0 or self.phase_timeout <= 0:
+        if self.join_timeout <= 0 or self.phase_timeout <= 0 or self.keys_timeout <= 0:
             raise ConfigError("timeouts must be positive")
         if self.context_digest is not None and len(self.context_digest) != DIGEST_BYTES:
             raise ConfigError(f"context_digest must be {DIGEST_BYTES} bytes (secagg.context)")
@@ -124,10 +148,8 @@ def _check_spec(opts: ServerOptions) -> None:
     bits, dim, n_clients = fields.get("bits"), fields.get("dim"), fields.get("n_clients")
     if bits is not None and bits != opts.bits:
         raise ConfigError(f"the spec's vectors have b={bits}; the server was given b={opts.bits}")
-    if dim is not None and opts.dim is not None and dim != opts.dim:
+    if dim is not None and dim != opts.dim:
         raise ConfigError(f"the spec's vectors have D={dim}; the server was given D={opts.dim}")
-    if isinstance(dim, int) and opts.dim is None:
-        object.__setattr__(opts, "dim", dim)  # the spec fixes D: no client's Hello decides it
     if isinstance(n_clients, int) and n_clients < opts.clients:
         raise ConfigError(
             f"the spec was made for at most {n_clients} clients (its bit width and decoding "
@@ -137,7 +159,11 @@ def _check_spec(opts: ServerOptions) -> None:
 
 @dataclass
 class RoundReport:
-    """What happened in one aggregation round (names are the clients' self-declared names)."""
+    """What happened in one aggregation round (names are the clients' self-declared names).
+
+    ``status`` is ``complete``, ``aborted`` or ``interrupted`` (the server was stopped);
+    ``rejected`` names joiners that were turned away or lost their slot before round 0 ended.
+    """
 
     round: int
     status: str = "aborted"
@@ -196,74 +222,87 @@ class RoundReport:
         }
 
 
-class _Conn:
-    """One client stream."""
+@dataclass
+class _Slots:
+    """One round's client slots: who holds each index, and when it was welcomed.
 
-    def __init__(self, peer: str) -> None:
-        self.peer = peer
-        self.name = ""
-        self.dim = 0
-        self.index: int | None = None
-        self.round_no = 0
-        self.outq: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.closed = False
-        self.config: RoundConfig | None = None
-        self.nonce = new_challenge()  # this stream's Challenge, covered by a signed Hello
+    Until a slot's client has advertised its keys (round 0) nothing is bound to the index
+    except the Welcome; a holder that goes idle for ``keys_timeout`` or vanishes gives its
+    slot to the next waiting client, so silent joiners cannot hold a round hostage.
+    ``vacant`` slots lost their holder; they are dropped when round 0 ends unless refilled.
+    """
 
-    def send(self, data: bytes) -> int:
-        if self.closed:
-            return 0
-        self.outq.put_nowait(data)
-        return len(data)
+    number: int
+    config: RoundConfig
+    holders: dict[int, ClientConn]
+    welcomed_at: dict[int, float] = field(default_factory=dict)
+    vacant: dict[int, tuple[DropReason, str]] = field(default_factory=dict)
+    refill: bool = False
 
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.outq.put_nowait(None)
+    def names(self) -> dict[int, str]:
+        return {i: c.name for i, c in self.holders.items()}
 
 
-_Event = tuple[str, _Conn, Any, Callable[[], None] | None]
+_Event = tuple[str, ClientConn, Any, Callable[[], None] | None]
 
 
 class AggregationServer:
     """Runs ``options.rounds`` aggregation rounds for clients connecting to ``address``.
 
-    ``log`` gets plain progress lines; ``status`` (optional) gets a one-line live status.
+    ``address`` is ``HOST[:PORT]`` (see :func:`~secagg.transport.address.parse_address`).
+    ``log`` gets plain progress lines; ``status`` (optional) gets a one-line live status; both
+    may quote client-chosen names and details, so a console must print them as plain text.
     ``credentials`` are gRPC server credentials; None means plaintext (loopback testing only).
+    ``on_round`` is called with each round's report as soon as the round ended (completed,
+    aborted or interrupted), before the next round starts.
     """
 
     def __init__(
         self,
         options: ServerOptions,
-        address: str,
+        address: str | Address,
         *,
         credentials: grpc.ServerCredentials | None = None,
         log: Callable[[str], None] | None = None,
         status: Callable[[str], None] | None = None,
+        on_round: Callable[[RoundReport], None] | None = None,
     ) -> None:
         self.options = options
-        self.address = address
+        self.bind_address = address if isinstance(address, Address) else parse_address(address)
+        self.address = self.bind_address.target
         self.credentials = credentials
         self.log = log or (lambda _line: None)
         self._status = status or (lambda _line: None)
+        self._on_round = on_round
         self._server: grpc.aio.Server | None = None
-        self._lobby: list[_Conn] = []
-        self._lobby_changed = asyncio.Event()
-        self._names: set[str] = set()  # names registered in the lobby or the current round
+        self._lobby = Lobby(
+            dim=options.dim,
+            capacity=4 * options.clients + 16,
+            max_message_bytes=options.max_message_bytes,
+            registry=options.registry,
+            mode=options.mode,
+            log=self.log,
+        )
         self._events: asyncio.Queue[_Event] = asyncio.Queue()
         self._round_no = 0
-        self._accepting = True
         self._phase_name = "join"
         self._bytes_in: dict[str, int] = {}
         self._assembly: asyncio.Semaphore | None = None
         self._upload_idle = min(options.phase_timeout, options.upload_idle_timeout)
+        self._keys_idle = min(options.phase_timeout, options.keys_timeout)
+        self._slots: _Slots | None = None
+        self._round_task: asyncio.Task[None] | None = None
+        self._shutdown: str | None = None
         self.port = 0
         self.reports: list[RoundReport] = []
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> int:
-        """Bind and start serving; returns the bound port."""
+        """Bind and start serving; returns the bound port.
+
+        Raises :class:`ConfigError` naming the problem when the address cannot be bound.
+        """
         limit = self.options.max_message_bytes
         server = grpc.aio.server(
             options=[
@@ -283,24 +322,46 @@ class AggregationServer:
                 ),
             )
         )
-        if self.credentials is None:
-            port = server.add_insecure_port(self.address)
-        else:
-            port = server.add_secure_port(self.address, self.credentials)
+        problem = bind_problem(self.bind_address)
+        if problem is not None:  # say it in one line, before gRPC logs a bind failure
+            raise ConfigError(f"cannot listen on {self.address}: {problem}")
+        try:
+            if self.credentials is None:
+                port = server.add_insecure_port(self.address)
+            else:
+                port = server.add_secure_port(self.address, self.credentials)
+        except RuntimeError:
+            port = 0  # gRPC's "Failed to bind": say why below, in one line
         if port == 0:
-            raise ConfigError(f"cannot listen on {self.address}")
+            problem = bind_problem(self.bind_address) or "gRPC could not bind it"
+            raise ConfigError(f"cannot listen on {self.address}: {problem}")
         await server.start()
         self._server = server
         self.port = int(port)
         return self.port
 
+    def waiting(self) -> int:
+        """How many clients wait in the lobby for a round (or for a slot to free up)."""
+        return self._lobby.live()
+
+    def request_shutdown(self, detail: str) -> None:
+        """Stop at once (e.g. on SIGTERM): the running round ends as interrupted, its clients
+        and everyone waiting are told ``server-shutdown`` with ``detail``, no new round starts.
+        :meth:`run` still returns (and ``on_round`` still gets) the interrupted round's report.
+        """
+        if self._shutdown is None:
+            self._shutdown = detail
+        self._lobby.accepting = False
+        if self._round_task is not None:
+            self._round_task.cancel()
+
     async def stop(self, grace: float = 1.0) -> None:
         """Reject everyone still waiting and stop serving."""
-        self._accepting = False
-        for conn in self._lobby:
-            conn.send(_reject("no-round", "the server is shutting down"))
-            conn.close()
-        self._lobby.clear()
+        self._lobby.accepting = False
+        if self._shutdown is not None:
+            self._lobby.refuse_all(AbortReason.SERVER_SHUTDOWN.value, self._shutdown)
+        else:
+            self._lobby.refuse_all(RejectReason.NO_ROUND.value, "the server ran all its rounds")
         if self._server is not None:
             await self._server.stop(grace)
 
@@ -308,17 +369,43 @@ class AggregationServer:
         """Run all rounds (the server must be started); returns one report per round."""
         try:
             for number in range(1, self.options.rounds + 1):
-                self.reports.append(await self._run_round(number))
+                if self._shutdown is not None:
+                    break
+                report = RoundReport(round=number)
+                task = asyncio.create_task(self._run_round(number, report))
+                self._round_task = task
+                try:
+                    await asyncio.wait([task])
+                except asyncio.CancelledError:
+                    task.cancel()
+                    raise
+                finally:
+                    self._round_task = None
+                if task.cancelled():
+                    self._mark_interrupted(report)
+                else:
+                    task.result()  # a bug in the round surfaces here
+                self.reports.append(report)
+                if self._on_round is not None:
+                    self._on_round(report)
         finally:
             await self.stop()
         return self.reports
+
+    def _mark_interrupted(self, report: RoundReport) -> None:
+        if report.status == "interrupted":
+            return
+        report.status = "interrupted"
+        report.total = None
+        report.abort_reason = AbortReason.SERVER_SHUTDOWN.value
+        report.abort_detail = f"{self._shutdown or 'stopped'} during {self._phase_name}"
 
     # -- streams ----------------------------------------------------------------------------
 
     async def _participate(
         self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
-        conn = _Conn(context.peer())
+        conn = ClientConn(context.peer())
         yield challenge_frame(conn.nonce)
         it = requests.__aiter__()
         try:
@@ -327,10 +414,16 @@ class AggregationServer:
             return
         except Exception:
             return
-        refusal = self._register(conn, first)
+        if self._shutdown is not None:
+            yield reject_frame(AbortReason.SERVER_SHUTDOWN.value, self._shutdown)
+            return
+        refusal = self._lobby.admit(conn, first)
         if refusal is not None:
             yield refusal
             return
+        slots = self._slots
+        if slots is not None and slots.refill and self._phase_name == "advertise-keys":
+            self._events.put_nowait(("joined", conn, None, None))  # may fill an idle slot
         reader = asyncio.create_task(self._read(conn, it))
         try:
             while True:
@@ -345,59 +438,7 @@ class AggregationServer:
             self._gone(conn, "stream ended")
             conn.closed = True
 
-    def _register(self, conn: _Conn, data: bytes) -> bytes | None:
-        """Validate a Hello and put the client in the lobby; returns a Reject frame or None."""
-        try:
-            frame = parse_client_frame(data, self.options.max_message_bytes)
-        except FrameError as exc:
-            return _reject(exc.reason.value, exc.detail)
-        if frame.WhichOneof("body") != "hello":
-            return _reject(DropReason.MALFORMED.value, "the first frame must be Hello")
-        hello = frame.hello
-        name = hello.name
-        if hello.protocol_version != PROTOCOL_VERSION:
-            return _reject("unsupported-version", f"server speaks version {PROTOCOL_VERSION}")
-        if not 1 <= len(name) <= MAX_NAME_LENGTH or not name.isprintable():
-            return _reject(DropReason.MALFORMED.value, "name must be 1..128 printable characters")
-        dim = int(hello.dim)
-        if dim == 0 and self.options.dim is not None:
-            # "Whatever the round sums": a client that encodes with the announced spec learns
-            # D only from Welcome; the server's D is fixed (by --dim or its spec).
-            dim = self.options.dim
-        if not 1 <= dim <= self.options.max_dim:
-            return _reject(DropReason.OVERSIZED.value, f"dim must be in 1..{self.options.max_dim}")
-        if self.options.dim is not None and dim != self.options.dim:
-            return _reject(DropReason.WRONG_LENGTH.value, f"this server sums D={self.options.dim}")
-        registry = self.options.registry
-        entry = None if registry is None else registry.by_name(name)
-        if registry is not None and entry is None:
-            return _reject(DropReason.UNKNOWN_CLIENT.value, "this name is not in the registry")
-        # Malicious mode: only the holder of the name's registered key takes the name. Checked
-        # before the duplicate check, so an impostor neither takes a name nor learns it is taken.
-        if (
-            self.options.mode == "malicious"
-            and entry is not None
-            and not verify_hello(entry.public_key, conn.nonce, hello)
-        ):
-            self.log(f"rejected a Hello for name {name!r} not signed by its registered identity")
-            return _reject(
-                DropReason.BAD_SIGNATURE.value,
-                "the Hello is not signed over this stream's challenge by the identity key "
-                "registered for this name",
-            )
-        if name in self._names:
-            self.log(f"rejected a second connection for name {name!r}")
-            return _reject("duplicate-name", "a client with this name is already registered")
-        if not self._accepting or len(self._lobby) >= 4 * self.options.clients + 16:
-            return _reject("no-round", "the server takes no more clients")
-        conn.name = name
-        conn.dim = dim
-        self._names.add(name)
-        self._lobby.append(conn)
-        self._lobby_changed.set()
-        return None
-
-    async def _read(self, conn: _Conn, it: AsyncIterator[bytes]) -> None:
+    async def _read(self, conn: ClientConn, it: AsyncIterator[bytes]) -> None:
         """Parse a client's frames into driver events until the stream ends or misbehaves.
 
         Nothing large outlives its frame here: each frame is handled in :meth:`_on_frame`, and
@@ -434,7 +475,7 @@ class AggregationServer:
         finally:
             upload.release()
 
-    async def _on_frame(self, conn: _Conn, data: bytes, upload: _Upload) -> None:
+    async def _on_frame(self, conn: ClientConn, data: bytes, upload: _Upload) -> None:
         phase = self._phase_name
         self._bytes_in[phase] = self._bytes_in.get(phase, 0) + len(data)
         frame = parse_client_frame(data, self.options.max_message_bytes)
@@ -463,79 +504,69 @@ class AggregationServer:
             raise FrameError(DropReason.MALFORMED, f"{kind} frame inside a masked input")
         self._events.put_nowait(("msg", conn, client_message(frame), None))
 
-    def _report(self, conn: _Conn, kind: str, payload: Any) -> None:
+    def _report(self, conn: ClientConn, kind: str, payload: Any) -> None:
         """Hand a stream's end or misbehaviour to the driver; a client still waiting to join
         is simply taken out of the lobby (its stream ends with a Reject when it misbehaved)."""
         if conn.index is None:
             self._gone(conn, str(payload))
             if isinstance(payload, FrameError):
-                conn.send(_reject(payload.reason.value, payload.detail))
+                conn.send(reject_frame(payload.reason.value, payload.detail))
             conn.close()
             return
         self._events.put_nowait((kind, conn, payload, None))
 
-    def _gone(self, conn: _Conn, detail: str) -> None:
-        if conn in self._lobby:
-            self._lobby.remove(conn)
-            self._names.discard(conn.name)
-            self._lobby_changed.set()
+    def _gone(self, conn: ClientConn, detail: str) -> None:
+        self._lobby.remove(conn)
         if conn.index is not None and not conn.closed:
             self._events.put_nowait(("gone", conn, detail, None))
 
     # -- rounds -----------------------------------------------------------------------------
 
-    async def _gather(self) -> list[_Conn]:
+    async def _gather(self) -> list[ClientConn]:
+        """Wait for ``clients`` joiners (or ``min_clients`` at the join deadline) and take them;
+        returns [] (leaving the lobby as it is) when too few joined."""
         opts = self.options
         loop = asyncio.get_running_loop()
         deadline = loop.time() + opts.join_timeout
         minimum = opts.min_clients or opts.clients
-        while len(self._lobby) < opts.clients:
+        while self._lobby.live() < opts.clients:
             self._status(
-                f"round {self._round_no}: waiting for clients {len(self._lobby)}/{opts.clients}"
+                f"round {self._round_no}: waiting for clients {self._lobby.live()}/{opts.clients}"
             )
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            self._lobby_changed.clear()
+            self._lobby.changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lobby_changed.wait(), remaining)
-        members = [c for c in self._lobby[: opts.clients] if not c.closed]
-        if len(members) < minimum:
-            return members  # the caller aborts
-        del self._lobby[: opts.clients]
-        return members
+                await asyncio.wait_for(self._lobby.changed.wait(), remaining)
+        if self._lobby.live() < minimum:
+            return []
+        return self._lobby.take(opts.clients)
 
-    async def _run_round(self, number: int) -> RoundReport:
+    async def _run_round(self, number: int, report: RoundReport) -> None:
         opts = self.options
         self._round_no = number
         self._phase_name = "join"
         self._bytes_in = {}
-        report = RoundReport(round=number)
         loop = asyncio.get_running_loop()
         started = loop.time()
         members = await self._gather()
         report.timings["join"] = loop.time() - started
         minimum = max(2, opts.min_clients or opts.clients)
-        if len(members) < minimum:
+        if not members:
+            joined = self._lobby.live()
             report.abort_reason = AbortReason.TOO_FEW_CLIENTS.value
-            report.abort_detail = f"{len(members)} clients joined; {minimum} needed"
+            report.abort_detail = f"{joined} clients joined; {minimum} needed"
             self.log(f"round {number}: aborted ({report.abort_reason}): {report.abort_detail}")
-            return report
-        dim = opts.dim if opts.dim is not None else members[0].dim
-        for conn in [c for c in members if c.dim != dim]:
-            members.remove(conn)
-            report.rejected[conn.name] = DropReason.WRONG_LENGTH.value
-            conn.send(_reject(DropReason.WRONG_LENGTH.value, f"this round sums D={dim}"))
-            conn.close()
-            self._names.discard(conn.name)
+            if number == opts.rounds:  # no later round for them: tell them why, now
+                self._lobby.refuse_all(report.abort_reason, report.abort_detail)
+            return
         try:
-            if len(members) < minimum:
-                raise ConfigError(f"only {len(members)} clients with D={dim}")
             n = len(members)
             degree = opts.degree if opts.degree is None else min(opts.degree, n - 1)
             config = RoundConfig.create(
                 n,
-                dim,
+                opts.dim,
                 opts.bits,
                 degree=degree,
                 threshold=opts.threshold,
@@ -556,30 +587,122 @@ class AggregationServer:
             report.abort_detail = f"cannot configure the round: {exc}"
             self.log(f"round {number}: aborted ({report.abort_reason}): {report.abort_detail}")
             for conn in members:
-                conn.send(_reject(report.abort_reason, report.abort_detail))
-                conn.close()
-                self._names.discard(conn.name)
-            return report
+                conn.refuse(report.abort_reason, report.abort_detail)
+                self._lobby.release(conn)
+            return
+        # Slots of idle joiners are refilled from the lobby in semi-honest mode only: in
+        # malicious mode Welcome's roster binds each index to a registered name.
+        slots = _Slots(number, config, dict(enumerate(members, 1)), refill=opts.mode != "malicious")
+        self._slots = slots
         try:
-            return await self._drive(number, members, config, session, report)
+            await self._drive(slots, session, report)
+        except asyncio.CancelledError:
+            self._interrupt_round(slots, session, report)
+            raise
         finally:
-            for conn in members:
+            self._slots = None
+            for conn in slots.holders.values():
                 conn.close()
-                self._names.discard(conn.name)
+                self._lobby.release(conn)
 
-    async def _drive(
-        self,
-        number: int,
-        members: list[_Conn],
-        config: RoundConfig,
-        session: ServerSession,
-        report: RoundReport,
-    ) -> RoundReport:
+    def _interrupt_round(self, slots: _Slots, session: ServerSession, report: RoundReport) -> None:
+        """The server is shutting down mid-round: record it and tell the round's clients."""
+        self._mark_interrupted(report)
+        names = slots.names()
+        for i, (round_, reason, detail) in session.dropped().items():
+            report.dropped_in[names[i]] = {
+                "round": round_.label,
+                "reason": str(reason),
+                "detail": detail,
+            }
+        report.dropped = {names[i]: str(r) for i, (_r, r, _d) in sorted(session.dropped().items())}
+        for conn in slots.holders.values():
+            self._send(
+                conn,
+                Abort(
+                    slots.config.session_id,
+                    SERVER_SENDER,
+                    AbortReason.SERVER_SHUTDOWN.value,
+                    report.abort_detail,
+                ),
+            )
+        self.log(f"round {slots.number}: interrupted: {report.abort_detail}")
+
+    def _welcome(self, slots: _Slots, index: int, conn: ClientConn) -> int:
+        """Give ``conn`` slot ``index`` of the round; returns the bytes sent."""
         opts = self.options
+        config = slots.config
+        conn.index = index
+        conn.round_no = slots.number
+        conn.config = config
+        slots.holders[index] = conn
+        slots.welcomed_at[index] = asyncio.get_running_loop().time()
+        roster = slots.names() if config.mode == "malicious" else {}
+        welcome = pb.ServerFrame(
+            welcome=pb.Welcome(
+                index=index,
+                config=config.encode(),
+                round=slots.number,
+                phase_timeout=opts.phase_timeout,
+                max_message_bytes=opts.max_message_bytes,
+                chunk_words=opts.chunk_bytes // (4 if config.bits <= 32 else 8),
+                roster=roster,
+                spec=opts.spec,
+            )
+        )
+        return conn.send(welcome.SerializeToString())
+
+    def _refill(self, slots: _Slots, session: ServerSession, report: RoundReport) -> None:
+        """Give slots whose holder vanished or idled past ``keys_timeout`` in round 0 to
+        waiting clients; the idle holder is told why and leaves."""
+        now = asyncio.get_running_loop().time()
+        for index in sorted(session.expected()):
+            vacant = index in slots.vacant
+            if not vacant and now - slots.welcomed_at[index] < self._keys_idle:
+                continue
+            newcomer = self._lobby.pop()
+            if newcomer is None:
+                return
+            old = slots.holders[index]
+            if vacant:
+                reason, detail = slots.vacant.pop(index)
+            else:
+                reason = DropReason.NO_RESPONSE
+                detail = (
+                    f"no keys advertised {self._keys_idle:.1f}s after Welcome; "
+                    "the slot went to a waiting client"
+                )
+                self._send(old, Abort(slots.config.session_id, SERVER_SENDER, reason.value, detail))
+            old.index = None  # anything it still sends is ignored
+            old.close()
+            self._lobby.release(old)
+            report.rejected[old.name] = reason.value
+            self.log(
+                f"round {slots.number}: slot {index} of {old.name!r} ({reason.value}) "
+                f"goes to {newcomer.name!r}"
+            )
+            report.bytes_sent["join"] = report.bytes_sent.get("join", 0) + self._welcome(
+                slots, index, newcomer
+            )
+
+    def _next_idle(self, slots: _Slots, session: ServerSession) -> float | None:
+        """When the next round-0 slot may be refilled (None: nothing to refill for)."""
+        if not slots.refill or not self._lobby.live():
+            return None
+        times = [
+            slots.welcomed_at[i] + self._keys_idle
+            for i in session.expected()
+            if i not in slots.vacant
+        ]
+        return min(times) if times else None
+
+    async def _drive(self, slots: _Slots, session: ServerSession, report: RoundReport) -> None:
+        opts = self.options
+        number = slots.number
+        config = slots.config
         loop = asyncio.get_running_loop()
         word_bytes = config.dim * (4 if config.bits <= 32 else 8)
         self._assembly = asyncio.Semaphore(max(2, opts.assembly_budget_bytes // word_bytes))
-        by_index = dict(enumerate(members, 1))
         report.round_id = config.round_id.hex()
         report.spec, report.spec_digest = opts.spec, config.spec_digest
         report.config = {
@@ -594,61 +717,56 @@ class AggregationServer:
             f"round {number}: {config.num_clients} clients, D={config.dim}, b={config.bits}, "
             f"k={config.degree}, t={config.threshold}, mode={config.mode}"
         )
-        encoded = config.encode()
-        chunk_words = opts.chunk_bytes // (4 if config.bits <= 32 else 8)
         sent = 0
-        roster = {i: c.name for i, c in by_index.items()} if config.mode == "malicious" else {}
-        for index, conn in by_index.items():
-            conn.index = index
-            conn.round_no = number
-            conn.config = config
-            welcome = pb.ServerFrame(
-                welcome=pb.Welcome(
-                    index=index,
-                    config=encoded,
-                    round=number,
-                    phase_timeout=opts.phase_timeout,
-                    max_message_bytes=opts.max_message_bytes,
-                    chunk_words=chunk_words,
-                    roster=roster,
-                    spec=opts.spec,
-                )
-            )
-            sent += conn.send(welcome.SerializeToString())
+        for index, conn in list(slots.holders.items()):
+            sent += self._welcome(slots, index, conn)
         report.bytes_sent["join"] = sent
         report.bytes_received["join"] = self._bytes_in.get("join", 0)
+        logged: set[int] = set()
         while session.phase not in (ServerPhase.DONE, ServerPhase.ABORTED):
             phase = _PHASE_NAMES[session.phase]
             self._phase_name = phase
+            keys_phase = session.phase is ServerPhase.COLLECT_KEYS
             phase_start = loop.time()
             deadline = phase_start + opts.phase_timeout
             total = len(session.active())
             while True:
+                if keys_phase and slots.refill and self._lobby.live():
+                    self._refill(slots, session, report)
                 waiting = session.expected()
                 self._status(
                     f"round {number}: {phase} {total - len(waiting)}/{total} "
                     f"(dropped {len(session.dropped())})"
                 )
-                if not waiting:
-                    break
-                remaining = deadline - loop.time()
-                if remaining <= 0:
+                if not waiting or (
+                    keys_phase and waiting <= slots.vacant.keys() and not self._lobby.live()
+                ):
+                    break  # everyone answered, or only vacant slots nobody waits to fill
+                wake = deadline
+                idle = self._next_idle(slots, session) if keys_phase else None
+                if idle is not None:
+                    wake = min(wake, idle)
+                if deadline - loop.time() <= 0:
                     break
                 try:
-                    self._handle(
-                        number, session, await asyncio.wait_for(self._events.get(), remaining)
-                    )
+                    event = await asyncio.wait_for(self._events.get(), max(0.0, wake - loop.time()))
                 except TimeoutError:
-                    break
+                    continue  # the deadline (checked above) or an idle slot to refill
+                self._handle(slots, session, event)
                 # Take whatever else is already queued before re-checking.
                 while not self._events.empty():
-                    self._handle(number, session, self._events.get_nowait())
+                    self._handle(slots, session, self._events.get_nowait())
+            if keys_phase:
+                for index, (reason, detail) in sorted(slots.vacant.items()):
+                    session.drop(index, reason, detail)
+                slots.vacant.clear()
+                slots.refill = False
             compute_start = time.perf_counter()
             outbox = await asyncio.to_thread(session.advance)
             report.server_compute[phase] = time.perf_counter() - compute_start
             sent = 0
             for index, msg in outbox.items():
-                sent += self._send(by_index[index], msg)
+                sent += self._send(slots.holders[index], msg)
             report.bytes_sent[phase] = sent
             report.bytes_received[phase] = self._bytes_in.get(phase, 0)
             report.timings[phase] = loop.time() - phase_start
@@ -656,6 +774,7 @@ class AggregationServer:
                 f"round {number}: {phase} done in {report.timings[phase]:.2f}s; "
                 f"{len(session.active())} active, {len(session.dropped())} dropped"
             )
+            self._log_drops(slots, session, logged)
         self._phase_name = "done"
         self._assembly = None
         # Drain events queued for this round so they cannot leak into the next one.
@@ -663,7 +782,21 @@ class AggregationServer:
             _kind, _conn, _payload, release = self._events.get_nowait()
             if release is not None:
                 release()
-        names = {i: c.name for i, c in by_index.items()}
+        self._finish(slots, session, report)
+
+    def _log_drops(self, slots: _Slots, session: ServerSession, logged: set[int]) -> None:
+        """One line per client dropped since the last call: its name, round, reason, detail."""
+        for i, (round_, reason, detail) in sorted(session.dropped().items()):
+            if i not in logged:
+                logged.add(i)
+                self.log(
+                    f"round {slots.number}: dropped {slots.holders[i].name!r} in {round_.label} "
+                    f"({reason}){': ' + detail if detail else ''}"
+                )
+
+    def _finish(self, slots: _Slots, session: ServerSession, report: RoundReport) -> None:
+        number = slots.number
+        names = slots.names()
         for i, (round_, reason, detail) in session.dropped().items():
             report.dropped_in[names[i]] = {
                 "round": round_.label,
@@ -678,7 +811,7 @@ class AggregationServer:
             report.dropped = {names[i]: str(r) for i, (_, r, _d) in session.dropped().items()}
             report.dropped = dict(sorted(report.dropped.items()))
             self.log(f"round {number}: aborted ({exc.reason}): {exc.detail}")
-            return report
+            return
         report.status = "complete"
         report.included = sorted(names[i] for i in result.included)
         report.dropped = dict(
@@ -686,54 +819,72 @@ class AggregationServer:
         )
         report.late = sorted(names[i] for i in result.late)
         report.total = result.total
+        dropped = ", ".join(f"{name!r} ({reason})" for name, reason in report.dropped.items())
         self.log(
             f"round {number}: complete; {len(report.included)} included, "
-            f"{len(report.dropped)} dropped"
+            f"{len(report.dropped)} dropped{': ' + dropped if dropped else ''}"
         )
-        return report
 
-    def _handle(self, number: int, session: ServerSession, event: _Event) -> None:
+    def _handle(self, slots: _Slots, session: ServerSession, event: _Event) -> None:
         kind, conn, payload, release = event
         try:
-            if conn.round_no != number or conn.index is None:
-                return
+            if kind == "joined" or conn.round_no != slots.number or conn.index is None:
+                return  # "joined" only wakes the driver to refill an idle slot
             index = conn.index
             if kind == "msg":
                 msg: ClientMessage = payload
                 if getattr(msg, "sender", None) != index:
                     self._drop(
-                        session, conn, DropReason.MALFORMED, "sender is not this stream's client"
-                    )
+                        slots, session, conn, DropReason.MALFORMED,
+                        "sender is not this stream's client",
+                    )  # fmt: skip
                     return
                 session.receive(msg)
                 if isinstance(msg, MaskedInput):
                     del msg  # the assembled vector is in the running sum now
             elif kind == "bad":
                 exc: FrameError = payload
-                self._drop(session, conn, exc.reason, exc.detail)
+                self._drop(slots, session, conn, exc.reason, exc.detail)
             elif kind == "gone":
-                session.drop(index, DropReason.TRANSPORT, str(payload))
+                if self._refillable(slots, session, index):
+                    slots.vacant[index] = (DropReason.TRANSPORT, str(payload))
+                else:
+                    session.drop(index, DropReason.TRANSPORT, str(payload))
                 conn.close()
         finally:
             if release is not None:
                 release()
 
-    def _drop(self, session: ServerSession, conn: _Conn, reason: DropReason, detail: str) -> None:
+    def _refillable(self, slots: _Slots, session: ServerSession, index: int) -> bool:
+        """Whether slot ``index`` may still go to another client (round 0, no keys yet)."""
+        return (
+            slots.refill
+            and session.phase is ServerPhase.COLLECT_KEYS
+            and index in session.expected()
+        )
+
+    def _drop(
+        self,
+        slots: _Slots,
+        session: ServerSession,
+        conn: ClientConn,
+        reason: DropReason,
+        detail: str,
+    ) -> None:
         assert conn.index is not None
         assert conn.config is not None
         self.log(f"round {conn.round_no}: dropping {conn.name!r} ({reason.value}): {detail}")
-        session.drop(conn.index, reason, detail)
+        if self._refillable(slots, session, conn.index):
+            slots.vacant[conn.index] = (reason, detail)
+        else:
+            session.drop(conn.index, reason, detail)
         self._send(conn, Abort(conn.config.session_id, SERVER_SENDER, reason.value, detail))
 
-    def _send(self, conn: _Conn, msg: ServerMessage) -> int:
+    def _send(self, conn: ClientConn, msg: ServerMessage) -> int:
         size = conn.send(server_frame(msg).SerializeToString())
         if isinstance(msg, Abort | RoundComplete):
             conn.close()
         return size
-
-
-def _reject(reason: str, detail: str) -> bytes:
-    return pb.ServerFrame(reject=pb.Reject(reason=reason, detail=detail)).SerializeToString()
 
 
 class _Upload:

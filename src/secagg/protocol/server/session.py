@@ -143,9 +143,9 @@ class ServerSession:
         self._signatures: dict[int, bytes] = {}
         self._seed_shares: dict[int, dict[int, Share]] = {}
         self._key_shares: dict[int, dict[int, Share]] = {}
-        self._sum: npt.NDArray[np.unsignedinteger] = np.zeros(
-            config.dim, dtype=word_dtype(config.bits)
-        )
+        # The running sum is allocated by the first masked input that is accepted, never
+        # before: a round aborted earlier (e.g. joiners that go silent) costs no O(D) memory.
+        self._sum: npt.NDArray[np.unsignedinteger] | None = None
         self._result: AggregationResult | None = None
 
     # -- public API ---------------------------------------------------------------------------
@@ -204,7 +204,7 @@ class ServerSession:
             raise LocalProtocolError(f"the round is {self.phase.value}; nothing to advance")
         before = self.active()
         for i in self.expected():
-            self.drop(i, DropReason.NO_RESPONSE, f"no message for round {round_.name}")
+            self.drop(i, DropReason.NO_RESPONSE, f"no message for round {round_.label}")
         try:
             match self.phase:
                 case ServerPhase.COLLECT_KEYS:
@@ -260,13 +260,13 @@ class ServerSession:
         current = _PHASE_ROUND[self.phase]
         if msg_round != current:
             if msg_round < current and record.completed >= msg_round:
-                raise _Drop(DropReason.DUPLICATE, f"repeated message for round {msg_round.name}")
+                raise _Drop(DropReason.DUPLICATE, f"repeated message for round {msg_round.label}")
             raise _Drop(
                 DropReason.WRONG_ROUND,
-                f"message for round {msg_round.name} during round {current.name}",
+                f"message for round {msg_round.label} during round {current.label}",
             )
         if record.completed >= current:
-            raise _Drop(DropReason.DUPLICATE, f"second message for round {current.name}")
+            raise _Drop(DropReason.DUPLICATE, f"second message for round {current.label}")
         match msg:
             case AdvertiseKeys():
                 self._on_keys(msg)
@@ -331,13 +331,15 @@ class ServerSession:
                 DropReason.WRONG_LENGTH,
                 f"masked input has {vector.shape[0]} words; expected {self.config.dim}",
             )
-        if vector.dtype != self._sum.dtype:
+        dtype = np.dtype(word_dtype(self.config.bits))
+        if vector.dtype != dtype:
             raise _Drop(
-                DropReason.MALFORMED,
-                f"masked input dtype {vector.dtype}; expected {self._sum.dtype}",
+                DropReason.MALFORMED, f"masked input dtype {vector.dtype}; expected {dtype}"
             )
         if self.config.bits not in (32, 64) and int(vector.max()) > ring_mask(self.config.bits):
             raise _Drop(DropReason.MALFORMED, f"masked input words exceed {self.config.bits} bits")
+        if self._sum is None:
+            self._sum = np.zeros(self.config.dim, dtype=dtype)
         np.add(self._sum, vector, out=self._sum)
         self._masked.add(msg.sender)
 
@@ -432,6 +434,7 @@ class ServerSession:
         }
 
     def _end_unmask(self) -> dict[int, ServerMessage]:
+        assert self._sum is not None  # U3 is non-empty: _end_masked required >= t inputs
         alive = frozenset(self._survivors)
         mask_publics = {v: self._keys[v].mask_public for v in self._u2}
         recovered = reconstruct_all(
@@ -531,6 +534,7 @@ class ServerSession:
         self.phase = ServerPhase.ABORTED
         self.abort_reason = reason
         self.abort_detail = detail
-        # The running sum holds masked inputs only; clear it so nothing partial is ever used.
-        self._sum.fill(0)
+        # The running sum holds masked inputs only: let it go so nothing partial is ever used.
+        # Never write to it here (filling it would touch every page of an O(D) buffer).
+        self._sum = None
         return {u: Abort(self._sid, SERVER_SENDER, reason.value, detail) for u in sorted(before)}
