@@ -1,4 +1,6 @@
-"""``python -m benchmarks [all|flower|protocol|limits|big|scaling|workers|prg|shamir] [--quick]``.
+"""``python -m benchmarks [all|flower|protocol|limits|big|scaling|workers|prg|shamir|analytics]``.
+
+Add ``--quick`` for tiny configurations. ``analytics`` is not part of ``all``.
 
 ``all`` (the default, what ``make bench`` runs) runs, in this order: the side-by-side Flower
 comparison, issue 3's protocol table, the physical limit at D = 10^6, the n = 5000 run, the
@@ -29,6 +31,12 @@ def _shamir(argv: list[str]) -> int:
     return int(bench_shamir.main(argv) or 0)
 
 
+def _analytics(argv: list[str]) -> int:
+    from benchmarks import bench_analytics
+
+    return int(bench_analytics.main(argv) or 0)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "flower": bench_flower.main,
     "protocol": bench_protocol.main,
@@ -38,6 +46,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "scaling": lambda a: bench_scaling.main(["scaling", *a]),
     "prg": _prg,
     "shamir": _shamir,
+    "analytics": _analytics,
 }
 ALL = ["flower", "protocol", "limits", "big", "workers", "scaling"]
 

@@ -68,3 +68,10 @@ def test_runnable_as_a_script_from_the_repository_root() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "share ms" in result.stdout
+
+
+def test_analytics_benchmark_quick_run(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _load("bench_analytics").main(["--quick", "--repeats", "2"]) == 0
+    out = capsys.readouterr().out
+    for text in ("secure+DP MAE", "local DP MAE: OUE", "real protocol check", "per client"):
+        assert text in out

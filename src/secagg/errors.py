@@ -20,6 +20,7 @@ __all__ = [
     "LocalProtocolError",
     "OutputError",
     "ProtocolError",
+    "QueryMismatchError",
     "RemoteProtocolError",
     "RoundAbortedError",
     "SecAggError",
@@ -130,6 +131,21 @@ class RoundAbortedError(SecAggError):
         super().__init__(f"round aborted ({reason}): {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class QueryMismatchError(SecAggError):
+    """A client was shown an analytics query other than the one it was configured with.
+
+    Carries only the two digests (hex), never the client's values.
+    """
+
+    def __init__(self, expected: str, shown: str) -> None:
+        super().__init__(
+            f"refusing to contribute: the round's query has digest {shown}, expected the "
+            f"configured query's digest {expected}"
+        )
+        self.expected = expected
+        self.shown = shown
 
 
 class TransportError(SecAggError):

@@ -57,6 +57,7 @@ class AbortReason(StrEnum):
     SERVER_UNREACHABLE = "server-unreachable"  # nothing answered at the address (in --wait)
     TLS_MISMATCH = "tls-mismatch"  # plaintext client and TLS server, or the other way round
     SERVER_SHUTDOWN = "server-shutdown"
+    TOO_FEW_CONTRIBUTORS = "too-few-contributors"
     SPEC_MISMATCH = "spec-mismatch"  # the round announces another spec than the client encoded
 
 

@@ -234,6 +234,7 @@ def _run_round(
     workers: int = 1,
     spec_digest: bytes = RAW_SPEC_DIGEST,
     design_dropout_rate: float | None = None,
+    context_digest: bytes | None = None,
 ) -> SimulationResult:
     """Run one round over ``inputs`` (n vectors of D integers mod 2^bits); see :func:`simulate`.
 
@@ -264,6 +265,8 @@ def _run_round(
         "rng": rng,
         "spec_digest": spec_digest,
     }
+    if context_digest is not None:
+        create["context_digest"] = context_digest
     try:
         config = RoundConfig.create(
             n, dim, bits, degree=degree, dropout_rate=design, **create
@@ -447,6 +450,7 @@ def simulate(
     max_weight: float | None = None,
     report_clipping: bool = False,
     dp: DPConfig | None = None,
+    context_digest: bytes | None = None,
 ) -> SimulationResult:
     """Run one secure-aggregation round in-process, with real cryptography and dropouts.
 
@@ -469,7 +473,8 @@ def simulate(
     it only tunes k and t and drops no one). ``seed`` makes keys, graph, rounding and
     dropouts reproducible (never in production).
     ``progress(round_name, clients)`` is called as each round starts. ``workers`` > 1 spreads
-    the server's mask removal over that many processes.
+    the server's mask removal over that many processes. ``context_digest`` (32 bytes) is bound
+    into the round config, hence into every key derivation and signature.
 
     Raises :class:`RoundAbortedError` when too few clients survive; never returns a partial sum.
     """
@@ -489,6 +494,7 @@ def simulate(
         "progress": progress,
         "workers": workers,
         "design_dropout_rate": design_dropout_rate,
+        "context_digest": context_digest,
     }
     if clip is None:
         if weights is not None or dp is not None or report_clipping:

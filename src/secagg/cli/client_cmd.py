@@ -1,4 +1,5 @@
-"""``secagg client``: take part in one aggregation round with a vector from a ``.npy`` file.
+"""``secagg client``: take part in one aggregation round with a vector from a ``.npy`` file,
+or, with ``--query``/``--values``, contribute raw values to an analytics query.
 
 Everything the client is handed is checked before it connects (the vector, the CA file, the
 context file); everything the server sends back is escaped before it is printed.
@@ -12,12 +13,16 @@ from pathlib import Path
 
 import click
 
+from secagg.analytics import Contributor
+from secagg.cli.analytics_io import analytics_options, load_spec, read_values
 from secagg.cli.console import err_console
 from secagg.cli.explain import describe, peer_text
 from secagg.cli.inputs import load_ca_certificates, load_input_vector
 from secagg.context import context_file_digest
+from secagg.encoding.ring import to_ring
 from secagg.identity_registry import load_identity, load_registry
 from secagg.protocol.messages import Round
+from secagg.reasons import AbortReason
 from secagg.simulation import parse_dropout_round
 from secagg.transport.client import ANNOUNCED, Client, Outcome, local_input_problem
 
@@ -31,9 +36,17 @@ __all__ = ["client_command"]
     "-i",
     "input_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="A .npy file holding a 1-D vector of integers mod 2^bits.",
+    default=None,
+    help="A .npy file holding a 1-D vector of integers mod 2^bits (or use --query/--values).",
 )
+@click.option(
+    "--values",
+    "values_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Analytics: this client's raw values, a JSON list or one value per line.",
+)
+@analytics_options
 @click.option("--name", default=None, help="This client's name (default: host-pid).")
 @click.option("--insecure", is_flag=True, help="Plaintext gRPC (loopback testing only).")
 @click.option(
@@ -127,15 +140,37 @@ def client_command(
     weight: float | None,
     as_json: bool,
     stall_at: str | None,
+    values_path: Path | None,
+    query_path: Path | None,
+    epsilon: float | None,
+    delta: float,
+    min_contributors: int | None,
 ) -> None:
-    """Join a round at SERVER with the vector in INPUT; exit 0 when it was included."""
+    """Join a round at SERVER with the vector in INPUT; exit 0 when it was included.
+
+    With --query and --values the vector is this client's capped (and, with --epsilon,
+    noised) contribution to that query, and the client refuses a round about anything else.
+    """
     if insecure and (ca_cert or tls_server_name):
         raise click.UsageError("--insecure excludes --ca-cert/--tls-server-name")
     if (identity_path is None) != (registry_path is None):
         raise click.UsageError("--identity and --registry go together (malicious mode)")
     if weight is not None and not announced_encoding:
         raise click.UsageError("--weight needs --announced-encoding (integers carry no weight)")
-    vector = load_input_vector(input_path, floats=announced_encoding)
+    spec = load_spec(query_path, epsilon, delta, min_contributors)
+    if (spec is None) == (input_path is None) or (spec is None) != (values_path is None):
+        raise click.UsageError("give either --input, or --query with --values")
+    if spec is not None and context_path is not None:
+        raise click.UsageError("--query binds the query itself: drop --context")
+    if spec is not None and announced_encoding:
+        raise click.UsageError("--announced-encoding encodes --input floats, not a --query")
+    expected_digest = None if context_path is None else context_file_digest(context_path)
+    if spec is not None and values_path is not None:
+        vector = to_ring(Contributor(spec).raw(read_values(values_path, spec)), spec.bits)
+        expected_digest = spec.digest()
+    else:
+        assert input_path is not None
+        vector = load_input_vector(input_path, floats=announced_encoding)
     # Floats are checked by the announced encoder once the round's spec is known.
     problem = None if announced_encoding else local_input_problem(vector, bits, dim)
     if problem is not None:
@@ -158,7 +193,7 @@ def client_command(
         stall_at=stall,
         identity=None if identity_path is None else load_identity(identity_path),
         registry=None if registry_path is None else load_registry(registry_path),
-        expected_context_digest=None if context_path is None else context_file_digest(context_path),
+        expected_context_digest=expected_digest,
         bits=bits,
         dim=dim,
     )
@@ -166,6 +201,11 @@ def client_command(
         outcome = client.submit_sync(vector, encoder=ANNOUNCED, weight=weight)
     else:
         outcome = client.submit_sync(vector)
+    if expected_digest is not None and outcome.reason == AbortReason.CONTEXT_MISMATCH:
+        err_console.print(
+            "[bold red]refused[/]: the server's round is not the configured query and release "
+            f"rules (expected spec digest {expected_digest.hex()})"
+        )
     if as_json:
         click.echo(json.dumps(outcome.to_json()))
     else:

@@ -53,10 +53,13 @@ class ReportFiles:
         with contextlib.suppress(OSError):
             (self.output / ".write-check").unlink()
 
-    def add(self, report: RoundReport) -> None:
-        """Record a finished round and write its files and the updated summary."""
+    def add(self, report: RoundReport, *, keep_sum: bool = True) -> None:
+        """Record a finished round and write its files and the updated summary.
+
+        ``keep_sum=False`` writes no sum for the round (an analytics answer that was withheld).
+        """
         self.reports.append(report)
-        if report.total is not None:
+        if report.total is not None and keep_sum:
             total = report.total
             self._atomic(f"sum-round-{report.round}.npy", lambda fh: np.save(fh, total))
             self._atomic("sum.npy", lambda fh: np.save(fh, total))

@@ -7,12 +7,15 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 import grpc
 from rich.status import Status
 
+from secagg.analytics import AnalyticsResult, AnalyticsRound, release, withheld
+from secagg.cli.analytics_io import analytics_options, load_spec, show_result, write_result
 from secagg.cli.console import err_console, plain
 from secagg.cli.options import cli_wording, round_options
 from secagg.cli.report_files import ReportFiles
@@ -68,7 +71,7 @@ def _address(_ctx: click.Context, _param: click.Parameter, value: str) -> Addres
     type=click.IntRange(1),
     default=None,
     help="Vector length every client must send (a Hello with another length is refused); "
-    "required unless --spec gives it.",
+    "required unless --query or --spec fixes it.",
 )
 @click.option(
     "--output",
@@ -187,6 +190,7 @@ def _address(_ctx: click.Context, _param: click.Parameter, value: str) -> Addres
     default=None,
     help="PEM private key of the server.",
 )
+@analytics_options
 def serve_command(
     address: Address,
     clients: int,
@@ -214,6 +218,10 @@ def serve_command(
     insecure: bool,
     tls_cert: Path | None,
     tls_key: Path | None,
+    query_path: Path | None,
+    epsilon: float | None,
+    delta: float,
+    min_contributors: int | None,
 ) -> None:
     """Run aggregation rounds for clients connecting over gRPC.
 
@@ -222,19 +230,34 @@ def serve_command(
     Exits 0 when every round produced a sum, 1 with the abort reason otherwise. SIGINT or
     SIGTERM ends the running round as interrupted (its clients are told server-shutdown),
     writes its report and exits 130 or 143.
+    With --query the round answers that analytics query (its bit width and length come
+    from the query): OUTPUT/analytics.json, OUTPUT/analytics.csv and a printed table, and no
+    sum at all below --min-contributors.
     """
     if old_dropout_rate is not None:
         click.echo("secagg serve: --dropout-rate is now --design-dropout-rate", err=True)
         dropout_rate = old_dropout_rate
-    spec = b"" if spec_path is None else load_spec_file(spec_path)
-    bits = _spec_bits(spec, bits)
-    dim = _spec_dim(spec, dim)
+    round_spec = b"" if spec_path is None else load_spec_file(spec_path)
+    bits = _spec_bits(round_spec, bits)
     if insecure and (tls_cert or tls_key):
         raise click.UsageError("--insecure excludes --tls-cert/--tls-key")
     if (mode == "malicious") != (registry_path is not None):
         raise click.UsageError("--registry goes with --mode malicious, and it needs one")
     if min_clients is not None and min_clients > clients:
         raise click.UsageError("--min-clients cannot exceed --clients")
+    spec = load_spec(query_path, epsilon, delta, min_contributors)
+    if spec is not None:
+        bits, dim = spec.bits, spec.query.dim
+        if rounds != 1:
+            raise click.UsageError("--query answers one round: drop --rounds")
+        if clients > spec.max_clients:
+            raise click.UsageError(f"the query's round allows at most {spec.max_clients} clients")
+        if context_path is not None:
+            raise click.UsageError("--query binds the query itself: drop --context")
+        if round_spec:
+            raise click.UsageError("--query and --spec both say what the vectors mean: give one")
+    else:
+        dim = _spec_dim(round_spec, dim)
     if dim > max_dim:
         raise click.UsageError(
             f"--dim {dim} exceeds --max-dim {max_dim}; raise --max-dim if the server has "
@@ -268,22 +291,45 @@ def serve_command(
         chunk_bytes=min(chunk_bytes, max_message_bytes - 1024),
         max_dim=max_dim,
         registry=None if registry_path is None else load_registry(registry_path),
-        context_digest=None if context_path is None else context_file_digest(context_path),
-        spec=spec,
+        context_digest=(
+            spec.digest()
+            if spec is not None
+            else None
+            if context_path is None
+            else context_file_digest(context_path)
+        ),
+        spec=round_spec,
     )
     files = ReportFiles(output, started=time.time(), defaults={"bits": bits, "dim": dim})
     try:
         files.prepare()
     except OutputError as exc:
         raise click.BadParameter(str(exc), param_hint="'--output'") from None
+    answers: list[AnalyticsResult] = []
+
+    def on_round(report: RoundReport) -> None:
+        if spec is None:
+            files.add(report)
+            return
+        # The raw sum of a withheld analytics round is never written, not even for a moment.
+        answer = _answer(spec, report)
+        answers.append(answer)
+        files.add(report, keep_sum=answer.released)
+
     stopped_by: list[signal.Signals] = []
-    reports = asyncio.run(_serve(options, address, credentials, files, stopped_by))
+    reports = asyncio.run(_serve(options, address, credentials, on_round, stopped_by))
     if stopped_by:
         sig = stopped_by[0]
         err_console.print(
             plain(f"secagg serve: stopped by {sig.name}; report written to {output}/report.json")
         )
         sys.exit(128 + sig.value)  # the shell convention for "ended by this signal"
+    if answers:
+        answer = answers[-1]
+        write_result(output, answer)
+        show_result(answer)
+        if not answer.released:
+            raise click.ClickException(f"nothing released ({answer.reason}): {answer.detail}")
     failed = [r for r in reports if r.status != "complete"]
     if failed:
         first = failed[0]
@@ -298,7 +344,9 @@ def _spec_dim(spec: bytes, dim: int | None) -> int:
     wanted = json.loads(spec).get("dim") if spec else None
     if dim is None:
         if not isinstance(wanted, int):
-            raise click.UsageError("--dim is required (or a --spec that gives dim)")
+            raise click.UsageError(
+                "Missing option '--dim' (or '--query' or '--spec', which fix it)"
+            )
         return wanted
     if isinstance(wanted, int) and wanted != dim:
         raise click.UsageError(f"--dim {dim} contradicts the spec's dim={wanted}")
@@ -351,7 +399,7 @@ async def _serve(
     options: ServerOptions,
     address: Address,
     credentials: grpc.ServerCredentials | None,
-    files: ReportFiles,
+    on_round: Callable[[RoundReport], None],
     stopped_by: list[signal.Signals],
 ) -> list[RoundReport]:
     live = err_console.is_terminal
@@ -365,7 +413,7 @@ async def _serve(
     def build(status: Status | None = None) -> AggregationServer:
         update = None if status is None else (lambda line: status.update(plain(line)))
         return AggregationServer(
-            options, address, credentials=credentials, log=log, status=update, on_round=files.add
+            options, address, credentials=credentials, log=log, status=update, on_round=on_round
         )
 
     if not live:
@@ -391,3 +439,11 @@ async def _run(server: AggregationServer, stopped_by: list[signal.Signals]) -> l
     finally:
         for sig in _SIGNALS:
             loop.remove_signal_handler(sig)
+
+
+def _answer(spec: AnalyticsRound, report: RoundReport) -> AnalyticsResult:
+    """The released answer of an analytics round, or why there is none."""
+    if report.total is None:
+        reason = report.abort_reason or "aborted"
+        return withheld(spec, [], dict(report.dropped), reason, report.abort_detail)
+    return release(spec, report.total, list(report.included), dict(report.dropped))

@@ -563,6 +563,18 @@ class Client:
             f"joined as client {welcome.index} of {config.num_clients} "
             f"(D={config.dim}, b={config.bits}, k={config.degree}, t={config.threshold})"
         )
+        if self._expected_context is not None and config.context_digest != self._expected_context:
+            # Refuse before the input is even checked against the round: nothing is sent but
+            # the refusal.
+            detail = "the round config's context digest differs from the one this client computed"
+            abort = pb.Abort(
+                session_id=config.session_id,
+                sender=welcome.index,
+                reason=AbortReason.CONTEXT_MISMATCH.value,
+                detail=detail,
+            )
+            await self._write(call, pb.ClientFrame(abort=abort))
+            raise _Failed(AbortReason.CONTEXT_MISMATCH.value, detail)
         try:
             session = ClientSession(
                 config,
