@@ -1,7 +1,8 @@
 """secagg: secure aggregation (SecAgg / SecAgg+) for federated learning and analytics.
 
 The server learns the sum of the clients' vectors and nothing about any single one, even when
-clients drop out. See PROTOCOL.md for the protocol and ``secagg.simulate`` to try it.
+clients drop out. See docs/PROTOCOL.md in the repository for the protocol (and the README's
+threat model) and ``secagg.simulate`` to try it.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ class DropReason(StrEnum):
     NOT_SELECTED = "not-selected"
     TRANSPORT = "transport-error"
     OVERSIZED = "oversized-message"
+    BAD_REVEAL = "bad-reveal"
 
 
 class AbortReason(StrEnum):
@@ -58,6 +59,9 @@ class AbortReason(StrEnum):
     TLS_MISMATCH = "tls-mismatch"  # plaintext client and TLS server, or the other way round
     SERVER_SHUTDOWN = "server-shutdown"
     TOO_FEW_CONTRIBUTORS = "too-few-contributors"
+    MISSING_REVEAL = "missing-reveal"
+    BAD_REVEAL = "bad-reveal"
+    REPEATED_SESSION = "repeated-session"
     SPEC_MISMATCH = "spec-mismatch"  # the round announces another spec than the client encoded
 
 

@@ -277,7 +277,12 @@ def _run_round(
         # The dropout injected here may exceed what any sparse graph tolerates; the complete
         # graph is the safe choice, and the round shows what such dropout does to it.
         config = RoundConfig.create(n, dim, bits, degree=n - 1, **create)
-    graph = NeighbourGraph(config.graph_seed, range(1, n + 1), config.degree)
+    # Malicious mode: the clients derive the graph by commit-reveal during the round.
+    graph = (
+        None
+        if mode == "malicious"
+        else NeighbourGraph(config.graph_seed, range(1, n + 1), config.degree)
+    )
     identities = registry = None
     if mode == "malicious":
         from secagg.crypto.signing import SigningKey
@@ -392,9 +397,10 @@ def _drive(
         if _finished(server):
             run_clients(Round.UNMASKING, outbox, final=True)  # deliver RoundComplete / Abort
             break
-        current = Round(current + 1)
-        if current == Round.CONSISTENCY_CHECK and mode != "malicious":
-            current = Round.UNMASKING
+        # The server says which round's replies it now collects (malicious round 0 has a
+        # second step, the nonce reveals; semi-honest mode skips the consistency check).
+        assert server.collecting is not None
+        current = server.collecting
         replies = run_clients(current, outbox)
         deliver(current, replies, timings[current.label])
     result = server.result  # raises RoundAbortedError when the round aborted

@@ -46,9 +46,8 @@ class Harness:
             if self.server.phase in (ServerPhase.DONE, ServerPhase.ABORTED):
                 self._to_clients(Round.UNMASKING, outbox, final=True)
                 return
-            current = Round(current + 1)
-            if current == Round.CONSISTENCY_CHECK and self.config.mode != "malicious":
-                current = Round.UNMASKING
+            assert self.server.collecting is not None
+            current = self.server.collecting
             self._deliver(current, self._to_clients(current, outbox))
 
     def _to_clients(

@@ -4,7 +4,8 @@ The server keeps an honest :class:`ServerSession` inside for the rounds it does 
 the honest parts of a round are exactly the library's behaviour), and gives tests full control
 over what each client receives:
 
-- :meth:`MaliciousServer.start` runs round 0 on every client;
+- :meth:`MaliciousServer.start` runs round 0 on every client: keys with seed commitments,
+  the list of commitments, the nonce reveals (the graph exists only after them);
 - :meth:`MaliciousServer.honest_outbox` feeds the last replies to the inner server and returns
   what an honest server would send next;
 - :meth:`MaliciousServer.send` delivers any messages (forged, replayed, per-client different)
@@ -29,12 +30,16 @@ from secagg.crypto.signing import SigningKey
 from secagg.graph import NeighbourGraph
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.config import RoundConfig
+from secagg.protocol.derive import derive_graph_seed, round_graph
 from secagg.protocol.identity import MappingRegistry
 from secagg.protocol.messages import (
     Abort,
+    AdvertiseKeys,
     ClientMessage,
+    CommitmentsBroadcast,
     ConsistencySignature,
     MaskedInput,
+    RevealNonce,
     Round,
     ServerMessage,
     SharesDelivery,
@@ -112,9 +117,12 @@ class MaliciousServer:
         configs: Mapping[int, RoundConfig] | None = None,
         registered: Iterable[int] | None = None,
         identities: Mapping[int, SigningKey] | None = None,
+        config: RoundConfig | None = None,
     ) -> None:
         self.rng = DeterministicRandom(seed)
-        self.config = RoundConfig.create(
+        # ``config`` reruns an identical RoundConfig (same session id) with fresh client
+        # randomness per ``seed``: the "retry" of the replay attacks.
+        self.config = config or RoundConfig.create(
             n,
             dim,
             bits,
@@ -137,7 +145,6 @@ class MaliciousServer:
         )
         # The server's own identity: not in the registry, used for forgeries and Sybils.
         self.own_identity = SigningKey.generate(self.rng.fork("server-identity"))
-        self.graph = NeighbourGraph(self.config.graph_seed, range(1, n + 1), self.config.degree)
         digests = dict(client_digests or {})
         per_client = dict(configs or {})
         self.clients: dict[int, ClientSession] = {}
@@ -150,12 +157,12 @@ class MaliciousServer:
                 i,
                 self.inputs[i - 1],
                 rng=self.rng.fork(f"c{i}"),
-                graph=self.graph if cfg is self.config else None,
                 identity=self.identities[i],
                 registry=self.registry,
                 expected_context_digest=digests.get(i),
             )
-        self.server = ServerSession(self.config, graph=self.graph, registry=self.registry)
+        self.server = ServerSession(self.config, registry=self.registry)
+        self.advertised: Replies = {}  # round 0's AdvertiseKeys replies
         self.received: list[tuple[Round, int, ClientMessage]] = []
         self.sent: list[tuple[Round, int, ServerMessage]] = []
         self.replies: dict[Round, Replies] = {}
@@ -167,15 +174,56 @@ class MaliciousServer:
     def threshold(self) -> int:
         return self.config.threshold
 
+    @property
+    def graph(self) -> NeighbourGraph:
+        """The round's graph: the inner honest server's, or (right after :meth:`start`, before
+        the reveals reached it) the one the reveals give."""
+        if self.server.graph_seed is not None:
+            return self.server.graph
+        u = next(i for i, c in self.clients.items() if c.config is self.config)
+        seed = derive_graph_seed(self.config.session_id, self.nonces_for(u))
+        return round_graph(seed, self.config.num_clients, self.config.degree)
+
     def start(self, only: Iterable[int] | None = None) -> Replies:
-        """Round 0: every (or each given) client advertises its keys."""
+        """Round 0: every (or each given) client advertises its keys and seed commitment, gets
+        the list of commitments and reveals its nonce; returns the reveals (feed them to
+        :meth:`honest_outbox` for the key broadcast). The advertisements are in
+        :attr:`advertised`.
+
+        Clients of the main config get the inner honest server's commitment list; a client
+        given another config (``configs=``), or every client when the inner server aborted,
+        gets the commitments of every advertiser, under its own session id.
+        """
         wanted = set(self.clients) if only is None else set(only)
-        replies: Replies = {}
+        advertised: Replies = {}
         for i, client in self.clients.items():
             if i in wanted:
-                replies[i] = client.start()
-        self._record(Round.ADVERTISE_KEYS, replies)
-        return replies
+                advertised[i] = client.start()
+        self._record(Round.ADVERTISE_KEYS, advertised)
+        self.advertised = advertised
+        outbox = self.honest_outbox(advertised)
+        everyone = {
+            u: msg.keys.commitment
+            for u, msg in advertised.items()
+            if isinstance(msg, AdvertiseKeys)
+        }
+        inner_aborted = self.server.phase is ServerPhase.ABORTED
+        for u, msg in advertised.items():
+            if isinstance(msg, AdvertiseKeys) and (
+                inner_aborted or self.clients[u].config is not self.config
+            ):
+                outbox[u] = CommitmentsBroadcast(msg.session_id, everyone)
+        return self.send(Round.ADVERTISE_KEYS, outbox)
+
+    def nonces_for(self, u: int) -> dict[int, bytes]:
+        """The reveals of every client on the commitment list client ``u`` was sent."""
+        listed: set[int] = set()
+        for _round, to, msg in self.sent:
+            if to == u and isinstance(msg, CommitmentsBroadcast):
+                listed = set(msg.commitments)
+        return {
+            v: m.nonce for _r, v, m in self.received if isinstance(m, RevealNonce) and v in listed
+        }
 
     def honest_outbox(self, replies: Replies) -> Outbox:
         """Feed ``replies`` to the inner honest server and return what it would send next."""
@@ -214,14 +262,14 @@ class MaliciousServer:
 
     def finish_honestly(self, replies: Replies) -> None:
         """Hand the last replies to the inner honest server and run the round to its end."""
-        round_ = self.last_round
         while True:
             outbox = self.honest_outbox(replies)
             if self.server.phase in (ServerPhase.DONE, ServerPhase.ABORTED):
                 self.send(Round.UNMASKING, outbox)  # RoundComplete or Abort
                 return
-            round_ = Round(round_ + 1)
-            replies = self.send(round_, outbox)
+            # The inner server says whose replies it collects next (round 0 has two steps).
+            assert self.server.collecting is not None
+            replies = self.send(self.server.collecting, outbox)
 
     # -- inspection ---------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ threshold malicious mode allows (t > 2(k + 1) / 3).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -31,6 +32,8 @@ from secagg.graph import threshold_bounds
 from secagg.protocol.config import RoundConfig
 from secagg.protocol.derive import signed_keys_message, signed_survivors_message
 from secagg.protocol.messages import (
+    AdvertiseKeys,
+    CommitmentsBroadcast,
     ConsistencyRequest,
     ConsistencySignature,
     EncryptedShares,
@@ -105,11 +108,32 @@ def test_server_asks_for_the_mask_key_of_a_client_whose_u3_it_had_signed() -> No
 # -- 2. different U3 for different clients ----------------------------------------------------
 
 
+def _survivors_message(m: MaliciousServer, survivors: tuple[int, ...], signer: int) -> bytes:
+    """The consistency message ``signer`` signs in ``m``'s session (after round 0)."""
+    seed = m.server.graph_seed
+    assert seed is not None
+    keys = m.advertised[signer]
+    assert isinstance(keys, AdvertiseKeys)
+    return signed_survivors_message(
+        _sid(m),
+        seed,
+        m.config.context_digest,
+        survivors,
+        keys.keys.enc_public,
+        keys.keys.mask_public,
+    )
+
+
 def _split_views(
-    m: MaliciousServer, group_b: set[int], victim: int
+    m: MaliciousServer, group_b: set[int] | Callable[[], set[int]], victim: int
 ) -> dict[int, ConsistencyRequest]:
-    """Consistency requests telling ``group_b`` that ``victim`` dropped, the others not."""
+    """Consistency requests telling ``group_b`` that ``victim`` dropped, the others not.
+
+    ``group_b`` may be a function, called once the graph is derived (after round 0).
+    """
     replies = m.run_honestly_until(Round.MASKED_INPUT)
+    if callable(group_b):
+        group_b = group_b()
     honest = m.honest_outbox(replies)
     assert all(isinstance(msg, ConsistencyRequest) for msg in honest.values())
     full = next(iter(honest.values())).survivors
@@ -157,10 +181,14 @@ def test_split_u3_views_on_a_sparse_graph_never_expose_an_input() -> None:
     server never gets enough of both kinds for any client."""
     m = MaliciousServer(20, degree=6, threshold=5)
     victim = 1
+
+    def best_split() -> set[int]:
+        # The best split for the server: as many of the victim's holders as possible per side.
+        closed = [victim, *m.graph.neighbours(victim)]
+        return set(closed[5:]) | {i for i in range(1, 21) if i % 2 == 0 and i not in closed}
+
+    requests = _split_views(m, best_split, victim)
     closed = [victim, *m.graph.neighbours(victim)]
-    # The best split for the server: as many of the victim's holders as possible on each side.
-    group_b = set(closed[5:]) | {i for i in range(1, 21) if i % 2 == 0 and i not in closed}
-    requests = _split_views(m, group_b, victim)
     m.send(Round.CONSISTENCY_CHECK, requests)
     sigs = m.signatures()
     m.send(
@@ -320,7 +348,7 @@ def test_server_forges_or_omits_a_key_advertisement_signature(forgery: str) -> N
     m = MaliciousServer(N)
     keys = m.honest_outbox(m.start())
     real = keys[1].keys[4]
-    message = signed_keys_message(_sid(m), 4, real.enc_public, real.mask_public)
+    message = signed_keys_message(_sid(m), 4, real.enc_public, real.mask_public, real.commitment)
     signature = {
         "flipped-bit": _flip(real.signature),
         "omitted": b"",
@@ -351,7 +379,7 @@ def test_server_forges_omits_or_presents_fewer_than_t_consistency_signatures(
     survivors = honest[1].survivors
     real = m.signatures()
     t = m.threshold
-    message = signed_survivors_message(_sid(m), m.config.context_digest, survivors)
+    message = _survivors_message(m, survivors, 4)
     sigs: dict[int, bytes]
     if forgery == "none":
         sigs = {}
@@ -453,30 +481,34 @@ def test_server_sends_different_models_with_matching_configs() -> None:
         configs=dict.fromkeys(group_b, config_b),
     )
     assert m.config == probe.config
-    advertised = m.start()
+    m.start()
+    advertised = m.advertised
     assert not any(c.aborted for c in m.clients.values())
-    # Forward every advertisement to everyone: signatures bind each group's session id.
-    everyone = {u: msg.keys for u, msg in advertised.items()}
-    broadcast = {u: KeysBroadcast(m.clients[u].config.session_id, everyone) for u in ALL}
+    # Forward every advertisement and reveal to everyone: commitments (and signatures) bind
+    # each group's session id, so the other group's nonces do not open their commitments.
+    everyone = {u: msg.keys for u, msg in advertised.items()}  # type: ignore[union-attr]
+    broadcast = {
+        u: KeysBroadcast(m.clients[u].config.session_id, everyone, m.nonces_for(u)) for u in ALL
+    }
     m.send(Round.SHARE_KEYS, broadcast)
-    m.assert_aborted(ALL, AbortReason.BAD_SIGNATURE)
-    # Or forward each group only its own members' keys: neither group reaches t = 5.
+    m.assert_aborted(ALL, AbortReason.BAD_REVEAL)
+    # Or run each group on its own: neither group reaches t = 5 commitments.
     m2 = MaliciousServer(
         N,
         context_digest=digest_a,
         client_digests=dict.fromkeys(group_b, digest_b),
         configs=dict.fromkeys(group_b, config_b),
     )
-    advertised = m2.start()
+    own = {u: c.start() for u, c in m2.clients.items()}
     groups = [set(_others(*group_b)), set(group_b)]
     split = {
-        u: KeysBroadcast(
+        u: CommitmentsBroadcast(
             m2.clients[u].config.session_id,
-            {v: advertised[v].keys for g in groups if u in g for v in g},  # type: ignore[union-attr]
+            {v: own[v].keys.commitment for g in groups if u in g for v in g},  # type: ignore[union-attr]
         )
         for u in ALL
     }
-    m2.send(Round.SHARE_KEYS, split)
+    m2.send(Round.ADVERTISE_KEYS, split)
     m2.assert_aborted(ALL, AbortReason.TOO_FEW_NEIGHBOURS)
     _assert_private(m2).assert_nothing_revealed()
 
@@ -496,8 +528,12 @@ def test_server_substitutes_a_neighbours_public_keys(variant: str) -> None:
     if variant == "server-keys":
         fake = PublicKeys(enc.public_bytes, mask.public_bytes, real.signature)
     elif variant == "resigned-by-server":
-        message = signed_keys_message(_sid(m), 4, enc.public_bytes, mask.public_bytes)
-        fake = PublicKeys(enc.public_bytes, mask.public_bytes, m.own_identity.sign(message))
+        message = signed_keys_message(
+            _sid(m), 4, enc.public_bytes, mask.public_bytes, real.commitment
+        )
+        fake = PublicKeys(
+            enc.public_bytes, mask.public_bytes, m.own_identity.sign(message), real.commitment
+        )
     else:  # 5's genuine, validly signed keys presented as 4's
         fake = keys[1].keys[5]
     m.send(Round.SHARE_KEYS, {1: dataclasses.replace(keys[1], keys={**keys[1].keys, 4: fake})})
@@ -513,14 +549,15 @@ def test_server_injects_a_sybil_client_not_in_the_registry() -> None:
     """Index 7 is not registered: the server plays it with its own identity key."""
     m = MaliciousServer(N, registered=range(1, N))
     honest = set(range(1, N))
-    advertised = m.start()
+    m.start()
+    advertised = m.advertised
     rng = DeterministicRandom("sybil")
     enc, mask = X25519KeyPair.generate(rng), X25519KeyPair.generate(rng)
-    message = signed_keys_message(_sid(m), 7, enc.public_bytes, mask.public_bytes)
+    message = signed_keys_message(_sid(m), 7, enc.public_bytes, mask.public_bytes, bytes(32))
     sybil = PublicKeys(enc.public_bytes, mask.public_bytes, m.own_identity.sign(message))
     everyone = {u: msg.keys for u, msg in advertised.items()}  # type: ignore[union-attr]
     everyone[7] = sybil
-    m.send(Round.SHARE_KEYS, {u: KeysBroadcast(_sid(m), everyone) for u in honest})
+    m.send(Round.SHARE_KEYS, {u: KeysBroadcast(_sid(m), everyone, m.nonces_for(u)) for u in honest})
     m.assert_aborted(honest, AbortReason.UNKNOWN_IDENTITY)
     _assert_private(m).assert_nothing_revealed()
 
@@ -531,7 +568,7 @@ def test_sybil_signatures_do_not_count_towards_t() -> None:
     m = MaliciousServer(N)
     signed = m.run_honestly_until(Round.CONSISTENCY_CHECK)
     survivors = m.honest_outbox(signed)[1].survivors
-    message = signed_survivors_message(_sid(m), m.config.context_digest, survivors)
+    message = _survivors_message(m, survivors, 5)
     real = m.signatures()
     sybils = {u: SigningKey.generate(DeterministicRandom(f"s{u}")).sign(message) for u in (5, 6, 7)}
     sigs = {**{u: real[u] for u in (1, 2, 3, 4)}, **sybils}
@@ -544,7 +581,7 @@ def test_server_smuggles_keys_of_a_client_outside_the_round() -> None:
     m = MaliciousServer(N)
     keys = m.honest_outbox(m.start())
     extra = {**keys[1].keys, 99: keys[1].keys[2]}
-    m.send(Round.SHARE_KEYS, {1: KeysBroadcast(_sid(m), extra)})
+    m.send(Round.SHARE_KEYS, {1: KeysBroadcast(_sid(m), extra, keys[1].nonces)})
     m.assert_aborted([1], AbortReason.INCONSISTENT_SETS)
 
 
@@ -761,8 +798,8 @@ def test_corrupt_client_advertises_a_low_order_key(bad_key: bytes, which: str) -
     real = keys[1].keys[4]
     enc = bad_key if which == "enc" else real.enc_public
     mask = bad_key if which == "mask" else real.mask_public
-    signature = m.identities[4].sign(signed_keys_message(_sid(m), 4, enc, mask))
-    fake = PublicKeys(enc, mask, signature)
+    signature = m.identities[4].sign(signed_keys_message(_sid(m), 4, enc, mask, real.commitment))
+    fake = PublicKeys(enc, mask, signature, real.commitment)
     honest = _others(4)
     forged = {u: dataclasses.replace(keys[u], keys={**keys[u].keys, 4: fake}) for u in honest}
     replies = m.send(Round.SHARE_KEYS, {**forged, 4: keys[4]})  # 4 itself plays along
@@ -780,9 +817,11 @@ def test_corrupt_client_copies_an_honest_clients_keys() -> None:
     keys = m.honest_outbox(m.start())
     copied = keys[1].keys[5]
     signature = m.identities[4].sign(
-        signed_keys_message(_sid(m), 4, copied.enc_public, copied.mask_public)
+        signed_keys_message(
+            _sid(m), 4, copied.enc_public, copied.mask_public, keys[1].keys[4].commitment
+        )
     )
-    fake = PublicKeys(copied.enc_public, copied.mask_public, signature)
+    fake = PublicKeys(copied.enc_public, copied.mask_public, signature, keys[1].keys[4].commitment)
     honest = _others(4)
     m.send(
         Round.SHARE_KEYS,
@@ -845,6 +884,7 @@ def test_server_shows_groups_of_t_clients_different_u3_views_on_a_sparse_graph()
     neighbourhood near the victim is split between views: they abort, nothing is exposed."""
     n, k, t = 100, 18, 13
     m = MaliciousServer(n, dim=6, degree=k, threshold=t, seed=11)
+    replies = m.run_honestly_until(Round.SHARE_KEYS)  # the graph exists after round 0
     order = m.graph._order  # the Harary ring (private attribute: test-only)
 
     def at(position: int) -> int:
@@ -853,7 +893,6 @@ def test_server_shows_groups_of_t_clients_different_u3_views_on_a_sparse_graph()
     victim = at(0)
     masked_with = {at(p) for p in _MV_MASKED_WITH}
     far = [at(p) for p in range(28, n - 27)]
-    replies = m.run_honestly_until(Round.SHARE_KEYS)
     outbox = m.honest_outbox(replies)
     delivery = outbox[victim]
     assert isinstance(delivery, SharesDelivery)

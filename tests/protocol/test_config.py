@@ -48,7 +48,7 @@ def test_every_field_changes_the_session_id(field: str) -> None:
         "context_digest": b"\x01" * 32,
     }[field]
     extra: dict[str, object] = {
-        "mode": {"threshold": 8},
+        "mode": {"threshold": 8, "graph_seed": bytes(32)},
         "num_clients": {"degree": 10},
     }.get(field, {})
     other = dataclasses.replace(cfg, **{field: changed, **extra})  # type: ignore[arg-type]
@@ -84,8 +84,21 @@ def test_unsafe_threshold_needs_override() -> None:
 def test_malicious_threshold_rule() -> None:
     # k = 9: malicious needs t > 2 * 10 / 3, i.e. t >= 7.
     with pytest.raises(ConfigError):
-        _config(mode="malicious", threshold=6)
-    assert _config(mode="malicious", threshold=7).threshold == 7
+        _config(mode="malicious", threshold=6, graph_seed=bytes(32))
+    assert _config(mode="malicious", threshold=7, graph_seed=bytes(32)).threshold == 7
+
+
+def test_a_malicious_config_carries_no_server_chosen_graph_seed() -> None:
+    """The clients derive the malicious-mode graph seed by commit-reveal (PROTOCOL.md, "Graph
+    seed"): a config naming a seed is refused, so a server has no seed to grind."""
+    with pytest.raises(ConfigError, match="all-zero graph_seed"):
+        _config(mode="malicious", threshold=7)
+    created = RoundConfig.create(10, 100, 32, degree=9, mode="malicious")
+    assert created.graph_seed == bytes(32)
+    data = bytearray(created.encode())
+    data[-64] ^= 1  # the graph seed's first byte in the canonical encoding
+    with pytest.raises(ConfigError, match="all-zero graph_seed"):
+        RoundConfig.decode(bytes(data))
 
 
 def test_decode_rejects_garbage() -> None:

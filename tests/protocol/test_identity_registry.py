@@ -229,7 +229,6 @@ def test_a_malicious_round_runs_on_identities_and_a_registry_loaded_from_files(
     tmp_path: Path,
 ) -> None:
     """Identity files and a registry file, as `secagg keys` writes them, drive a real round."""
-    from secagg.graph import NeighbourGraph
     from secagg.protocol.client.session import ClientSession
     from secagg.protocol.config import RoundConfig
     from secagg.protocol.messages import Round
@@ -254,7 +253,6 @@ def test_a_malicious_round_runs_on_identities_and_a_registry_loaded_from_files(
         context_digest=secagg.context_digest(model),
         rng=rng,
     )
-    graph = NeighbourGraph(config.graph_seed, range(1, n + 1), config.degree)
     inputs = np.arange(n * 4, dtype=np.uint32).reshape(n, 4)
     clients = {
         i: ClientSession(
@@ -262,25 +260,28 @@ def test_a_malicious_round_runs_on_identities_and_a_registry_loaded_from_files(
             i,
             inputs[i - 1],
             rng=rng.fork(f"c{i}"),
-            graph=graph,
             identity=load_identity(tmp_path / f"c{i}.key"),
             registry=loaded,
             expected_context_digest=secagg.context_digest(model),
         )
         for i in range(1, n + 1)
     }
-    server = ServerSession(config, graph=graph, registry=loaded)
+    server = ServerSession(config, registry=loaded)
     replies = {i: c.start() for i, c in clients.items()}
     round_ = Round.ADVERTISE_KEYS
+    steps = []
     while True:
         for msg in replies.values():
             server.receive(msg)
         outbox = server.advance()
         if server.phase in (ServerPhase.DONE, ServerPhase.ABORTED):
             break
-        round_ = Round(round_ + 1)
+        assert server.collecting is not None
+        round_ = server.collecting
+        steps.append(round_)
         replies = {i: r for i, m in outbox.items() if (r := clients[i].receive(m)) is not None}
-    assert round_ == Round.UNMASKING  # went through the consistency round
+    # Round 0 has its nonce-reveal step, then every round including the consistency check.
+    assert steps == [Round.ADVERTISE_KEYS, *list(Round)[1:]]
     result = server.result
     assert result.included == tuple(range(1, n + 1))
     np.testing.assert_array_equal(result.total, inputs.sum(axis=0) % (1 << 16))

@@ -12,12 +12,14 @@ from hypothesis import strategies as st
 from secagg.protocol.messages import (
     Abort,
     AdvertiseKeys,
+    CommitmentsBroadcast,
     ConsistencyRequest,
     ConsistencySignature,
     EncryptedShares,
     KeysBroadcast,
     MaskedInput,
     PublicKeys,
+    RevealNonce,
     RoundComplete,
     SharesDelivery,
     UnmaskRequest,
@@ -39,12 +41,15 @@ from secagg.transport.codec import (
 
 SID = bytes(range(32))
 KEYS = PublicKeys(os.urandom(32), os.urandom(32), b"")
+SIGNED = PublicKeys(os.urandom(32), os.urandom(32), os.urandom(64), os.urandom(32))
 
 
 @pytest.mark.parametrize(
     "msg",
     [
         AdvertiseKeys(SID, 3, KEYS),
+        AdvertiseKeys(SID, 3, SIGNED),
+        RevealNonce(SID, 3, os.urandom(32)),
         EncryptedShares(SID, 3, {1: b"a" * 60, 2: b"b" * 60}),
         ConsistencySignature(SID, 3, os.urandom(64)),
         UnmaskResponse(SID, 3, {1: b"s" * 40}, {2: b"k" * 40}),
@@ -60,6 +65,8 @@ def test_client_messages_round_trip(msg: object) -> None:
     "msg",
     [
         KeysBroadcast(SID, {1: KEYS, 4: KEYS}),
+        KeysBroadcast(SID, {1: SIGNED}, {1: os.urandom(32), 2: os.urandom(32)}),
+        CommitmentsBroadcast(SID, {1: os.urandom(32), 7: os.urandom(32)}),
         SharesDelivery(SID, {2: b"c" * 60}),
         ConsistencyRequest(SID, (1, 2, 5)),
         UnmaskRequest(SID, (1, 2), {1: b"x" * 64}),

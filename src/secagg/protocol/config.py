@@ -76,6 +76,13 @@ class RoundConfig:
         check_parameters(n, self.degree, self.threshold, self.mode, allow_unsafe=self.allow_unsafe)
         _check_bytes("round_id", self.round_id, ROUND_ID_BYTES)
         _check_bytes("graph_seed", self.graph_seed, SEED_BYTES)
+        if self.mode == "malicious" and self.graph_seed != bytes(SEED_BYTES):
+            # The clients derive the graph by commit-reveal; a server-chosen seed here would be
+            # the grinding handle of PROTOCOL.md, "Graph seed".
+            raise ConfigError(
+                "a malicious-mode config must carry an all-zero graph_seed: the graph seed is "
+                "derived from the clients' revealed nonces, never chosen by the server"
+            )
         _check_bytes("context_digest", self.context_digest, DIGEST_BYTES)
         _check_bytes("spec_digest", self.spec_digest, DIGEST_BYTES)
 
@@ -96,7 +103,9 @@ class RoundConfig:
         allow_unsafe: bool = False,
         rng: RandomSource | None = None,
     ) -> RoundConfig:
-        """A config with fresh round id and graph seed.
+        """A config with a fresh round id and (semi-honest mode) a fresh graph seed.
+
+        In malicious mode the graph seed is all zero: the clients derive it by commit-reveal.
 
         Missing ``degree``/``threshold`` come from the parameter finder for ``num_clients``,
         ``dropout_rate`` and ``corrupt_rate``; a given degree without a threshold gets the
@@ -124,7 +133,7 @@ class RoundConfig:
             bits=bits,
             mode=mode,
             round_id=rng.random_bytes(ROUND_ID_BYTES),
-            graph_seed=rng.random_bytes(SEED_BYTES),
+            graph_seed=(bytes(SEED_BYTES) if mode == "malicious" else rng.random_bytes(SEED_BYTES)),
             context_digest=context_digest,
             spec_digest=spec_digest,
             allow_unsafe=allow_unsafe,

@@ -19,12 +19,14 @@ __all__ = [
     "Abort",
     "AdvertiseKeys",
     "ClientMessage",
+    "CommitmentsBroadcast",
     "ConsistencyRequest",
     "ConsistencySignature",
     "EncryptedShares",
     "KeysBroadcast",
     "MaskedInput",
     "PublicKeys",
+    "RevealNonce",
     "Round",
     "RoundComplete",
     "ServerMessage",
@@ -55,11 +57,13 @@ class Round(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class PublicKeys:
-    """A client's advertised round keys (and, in malicious mode, its signature over them)."""
+    """A client's advertised round keys (and, in malicious mode, its seed commitment C_u and
+    its signature over keys and commitment)."""
 
     enc_public: bytes
     mask_public: bytes
     signature: bytes = b""
+    commitment: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +76,33 @@ class AdvertiseKeys:
 
 
 @dataclass(frozen=True, slots=True)
+class CommitmentsBroadcast:
+    """Round 0 (malicious mode), server -> client: the seed commitment C_u of every client in
+    U1, fixed before anyone reveals a nonce."""
+
+    session_id: bytes
+    commitments: Mapping[int, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class RevealNonce:
+    """Round 0 (malicious mode), client -> server: the nonce r_u behind its commitment."""
+
+    session_id: bytes
+    sender: int
+    nonce: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class KeysBroadcast:
-    """Round 0 -> 1, server -> client: keys of the recipient's neighbours in U1, and its own."""
+    """Round 0 -> 1, server -> client: keys of the recipient's neighbours in U1, and its own.
+
+    Malicious mode: ``nonces`` holds the revealed nonce of every client in the commitment list.
+    """
 
     session_id: bytes
     keys: Mapping[int, PublicKeys]
+    nonces: Mapping[int, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +190,27 @@ class RoundComplete:
 
 
 ClientMessage = (
-    AdvertiseKeys | EncryptedShares | MaskedInput | ConsistencySignature | UnmaskResponse | Abort
+    AdvertiseKeys
+    | RevealNonce
+    | EncryptedShares
+    | MaskedInput
+    | ConsistencySignature
+    | UnmaskResponse
+    | Abort
 )
 ServerMessage = (
-    KeysBroadcast | SharesDelivery | ConsistencyRequest | UnmaskRequest | RoundComplete | Abort
+    CommitmentsBroadcast
+    | KeysBroadcast
+    | SharesDelivery
+    | ConsistencyRequest
+    | UnmaskRequest
+    | RoundComplete
+    | Abort
 )
+
+
+def _keys_size(k: PublicKeys) -> int:
+    return len(k.enc_public) + len(k.mask_public) + len(k.signature) + len(k.commitment)
 
 
 def message_size(msg: ClientMessage | ServerMessage) -> int:
@@ -179,12 +221,14 @@ def message_size(msg: ClientMessage | ServerMessage) -> int:
     size = len(msg.session_id)
     match msg:
         case AdvertiseKeys(keys=k):
-            size += _INDEX + len(k.enc_public) + len(k.mask_public) + len(k.signature)
-        case KeysBroadcast(keys=keys):
-            size += sum(
-                _INDEX + len(k.enc_public) + len(k.mask_public) + len(k.signature)
-                for k in keys.values()
-            )
+            size += _INDEX + _keys_size(k)
+        case RevealNonce(nonce=r):
+            size += _INDEX + len(r)
+        case CommitmentsBroadcast(commitments=c):
+            size += sum(_INDEX + len(x) for x in c.values())
+        case KeysBroadcast(keys=keys, nonces=nonces):
+            size += sum(_INDEX + _keys_size(k) for k in keys.values())
+            size += sum(_INDEX + len(r) for r in nonces.values())
         case EncryptedShares(ciphertexts=cts) | SharesDelivery(ciphertexts=cts):
             size += _INDEX + sum(_INDEX + len(c) for c in cts.values())
         case MaskedInput(vector=v):

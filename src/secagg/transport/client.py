@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import os
 import socket
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, NoReturn
@@ -37,6 +39,7 @@ from secagg.protocol.messages import (
     ConsistencySignature,
     EncryptedShares,
     MaskedInput,
+    RevealNonce,
     Round,
     UnmaskResponse,
 )
@@ -61,11 +64,32 @@ ANNOUNCED: Final = "announced"
 
 _ROUND_OF: dict[type, Round] = {
     AdvertiseKeys: Round.ADVERTISE_KEYS,
+    RevealNonce: Round.ADVERTISE_KEYS,
     EncryptedShares: Round.SHARE_KEYS,
     MaskedInput: Round.MASKED_INPUT,
     ConsistencySignature: Round.CONSISTENCY_CHECK,
     UnmaskResponse: Round.UNMASKING,
 }
+
+
+# Sessions this process took part in, per client name: a client never joins one session id
+# twice. Bounded (oldest forgotten first); the protocol's own binding of every signature to
+# the session's fresh nonces and keys is what makes a replay useless, this is a second check.
+SESSION_MEMORY = 4096
+_joined: OrderedDict[tuple[str, bytes], None] = OrderedDict()
+_joined_lock = threading.Lock()
+
+
+def _first_time(name: str, session_id: bytes) -> bool:
+    """Record that ``name`` joins ``session_id``; False if it already did in this process."""
+    key = (name, session_id)
+    with _joined_lock:
+        if key in _joined:
+            return False
+        _joined[key] = None
+        while len(_joined) > SESSION_MEMORY:
+            _joined.popitem(last=False)
+        return True
 
 
 @dataclass(frozen=True)
@@ -140,7 +164,9 @@ class Client:
     it aborts with ``context-mismatch`` unless the round's context digest is that one; with
     ``bits``/``dim`` it checks its vector before connecting and refuses a round with another
     bit width or length. ``stall_at`` is a testing hook: the client stops answering (but keeps
-    its connection open) when it would send its message for that round.
+    its connection open) when it would send its message for that round. A client
+    refuses (``repeated-session``) a round whose session id a client of the same name already
+    joined in this process (the last :data:`SESSION_MEMORY` sessions are remembered).
     """
 
     def __init__(
@@ -542,6 +568,11 @@ class Client:
             "round_id": config.round_id.hex(),
             "num_clients": config.num_clients,
         }
+        if not _first_time(self.name, config.session_id):
+            raise _Failed(
+                AbortReason.REPEATED_SESSION.value,
+                "this client already took part in this session id; a fresh round has a fresh id",
+            )
         if tree is not None:
             encoder, data = await self._take_announced(call, config, welcome, tree, weight)
             expected, bits = encoder.round_spec.encode(), encoder.bits

@@ -21,12 +21,14 @@ from secagg.protocol.messages import (
     Abort,
     AdvertiseKeys,
     ClientMessage,
+    CommitmentsBroadcast,
     ConsistencyRequest,
     ConsistencySignature,
     EncryptedShares,
     KeysBroadcast,
     MaskedInput,
     PublicKeys,
+    RevealNonce,
     RoundComplete,
     ServerMessage,
     SharesDelivery,
@@ -139,7 +141,10 @@ def parse_server_frame(data: bytes) -> pb.ServerFrame:
 
 def _keys_pb(keys: PublicKeys) -> pb.PublicKeys:
     return pb.PublicKeys(
-        enc_public=keys.enc_public, mask_public=keys.mask_public, signature=keys.signature
+        enc_public=keys.enc_public,
+        mask_public=keys.mask_public,
+        signature=keys.signature,
+        commitment=keys.commitment,
     )
 
 
@@ -148,6 +153,7 @@ def _keys(value: pb.PublicKeys) -> PublicKeys:
         _blob(value.enc_public, "public key"),
         _blob(value.mask_public, "public key"),
         _blob(value.signature, "signature"),
+        _blob(value.commitment, "commitment"),
     )
 
 
@@ -159,6 +165,12 @@ def client_frame(msg: ClientMessage) -> pb.ClientFrame:
             return pb.ClientFrame(
                 advertise_keys=pb.AdvertiseKeys(
                     session_id=msg.session_id, sender=msg.sender, keys=_keys_pb(msg.keys)
+                )
+            )
+        case RevealNonce():
+            return pb.ClientFrame(
+                reveal_nonce=pb.RevealNonce(
+                    session_id=msg.session_id, sender=msg.sender, nonce=msg.nonce
                 )
             )
         case EncryptedShares():
@@ -222,6 +234,9 @@ def client_message(frame: pb.ClientFrame) -> ClientMessage:
         if not m.HasField("keys"):
             raise FrameError(DropReason.MALFORMED, "AdvertiseKeys without keys")
         return AdvertiseKeys(_sid(m.session_id), m.sender, _keys(m.keys))
+    if kind == "reveal_nonce":
+        r = frame.reveal_nonce
+        return RevealNonce(_sid(r.session_id), r.sender, _blob(r.nonce, "nonce"))
     if kind == "encrypted_shares":
         e = frame.encrypted_shares
         return EncryptedShares(
@@ -312,11 +327,18 @@ class VectorAssembler:
 def server_frame(msg: ServerMessage) -> pb.ServerFrame:
     """The frame for a server message."""
     match msg:
+        case CommitmentsBroadcast():
+            return pb.ServerFrame(
+                commitments_broadcast=pb.CommitmentsBroadcast(
+                    session_id=msg.session_id, commitments=msg.commitments
+                )
+            )
         case KeysBroadcast():
             return pb.ServerFrame(
                 keys_broadcast=pb.KeysBroadcast(
                     session_id=msg.session_id,
                     keys={i: _keys_pb(k) for i, k in msg.keys.items()},
+                    nonces=msg.nonces,
                 )
             )
         case SharesDelivery():
@@ -356,9 +378,16 @@ def server_frame(msg: ServerMessage) -> pb.ServerFrame:
 def server_message(frame: pb.ServerFrame) -> ServerMessage:
     """The protocol message in a server frame (not Welcome or Reject)."""
     kind = frame.WhichOneof("body")
+    if kind == "commitments_broadcast":
+        cb = frame.commitments_broadcast
+        return CommitmentsBroadcast(_sid(cb.session_id), _index_map(cb.commitments, "commitments"))
     if kind == "keys_broadcast":
         k = frame.keys_broadcast
-        return KeysBroadcast(_sid(k.session_id), {int(i): _keys(v) for i, v in k.keys.items()})
+        return KeysBroadcast(
+            _sid(k.session_id),
+            {int(i): _keys(v) for i, v in k.keys.items()},
+            _index_map(k.nonces, "nonces"),
+        )
     if kind == "shares_delivery":
         s = frame.shares_delivery
         return SharesDelivery(_sid(s.session_id), _index_map(s.ciphertexts, "ciphertexts"))

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ClientFrame(_message.Message):
-    __slots__ = ("hello", "advertise_keys", "encrypted_shares", "masked_input", "consistency_signature", "unmask_response", "abort")
+    __slots__ = ("hello", "advertise_keys", "encrypted_shares", "masked_input", "consistency_signature", "unmask_response", "abort", "reveal_nonce")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ADVERTISE_KEYS_FIELD_NUMBER: _ClassVar[int]
     ENCRYPTED_SHARES_FIELD_NUMBER: _ClassVar[int]
@@ -15,6 +15,7 @@ class ClientFrame(_message.Message):
     CONSISTENCY_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     UNMASK_RESPONSE_FIELD_NUMBER: _ClassVar[int]
     ABORT_FIELD_NUMBER: _ClassVar[int]
+    REVEAL_NONCE_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     advertise_keys: AdvertiseKeys
     encrypted_shares: EncryptedShares
@@ -22,10 +23,11 @@ class ClientFrame(_message.Message):
     consistency_signature: ConsistencySignature
     unmask_response: UnmaskResponse
     abort: Abort
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., advertise_keys: _Optional[_Union[AdvertiseKeys, _Mapping]] = ..., encrypted_shares: _Optional[_Union[EncryptedShares, _Mapping]] = ..., masked_input: _Optional[_Union[MaskedInputChunk, _Mapping]] = ..., consistency_signature: _Optional[_Union[ConsistencySignature, _Mapping]] = ..., unmask_response: _Optional[_Union[UnmaskResponse, _Mapping]] = ..., abort: _Optional[_Union[Abort, _Mapping]] = ...) -> None: ...
+    reveal_nonce: RevealNonce
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., advertise_keys: _Optional[_Union[AdvertiseKeys, _Mapping]] = ..., encrypted_shares: _Optional[_Union[EncryptedShares, _Mapping]] = ..., masked_input: _Optional[_Union[MaskedInputChunk, _Mapping]] = ..., consistency_signature: _Optional[_Union[ConsistencySignature, _Mapping]] = ..., unmask_response: _Optional[_Union[UnmaskResponse, _Mapping]] = ..., abort: _Optional[_Union[Abort, _Mapping]] = ..., reveal_nonce: _Optional[_Union[RevealNonce, _Mapping]] = ...) -> None: ...
 
 class ServerFrame(_message.Message):
-    __slots__ = ("welcome", "keys_broadcast", "shares_delivery", "consistency_request", "unmask_request", "round_complete", "abort", "reject", "challenge")
+    __slots__ = ("welcome", "keys_broadcast", "shares_delivery", "consistency_request", "unmask_request", "round_complete", "abort", "reject", "commitments_broadcast", "challenge")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     KEYS_BROADCAST_FIELD_NUMBER: _ClassVar[int]
     SHARES_DELIVERY_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +36,7 @@ class ServerFrame(_message.Message):
     ROUND_COMPLETE_FIELD_NUMBER: _ClassVar[int]
     ABORT_FIELD_NUMBER: _ClassVar[int]
     REJECT_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENTS_BROADCAST_FIELD_NUMBER: _ClassVar[int]
     CHALLENGE_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     keys_broadcast: KeysBroadcast
@@ -43,8 +46,9 @@ class ServerFrame(_message.Message):
     round_complete: RoundComplete
     abort: Abort
     reject: Reject
+    commitments_broadcast: CommitmentsBroadcast
     challenge: Challenge
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., keys_broadcast: _Optional[_Union[KeysBroadcast, _Mapping]] = ..., shares_delivery: _Optional[_Union[SharesDelivery, _Mapping]] = ..., consistency_request: _Optional[_Union[ConsistencyRequest, _Mapping]] = ..., unmask_request: _Optional[_Union[UnmaskRequest, _Mapping]] = ..., round_complete: _Optional[_Union[RoundComplete, _Mapping]] = ..., abort: _Optional[_Union[Abort, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., challenge: _Optional[_Union[Challenge, _Mapping]] = ...) -> None: ...
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., keys_broadcast: _Optional[_Union[KeysBroadcast, _Mapping]] = ..., shares_delivery: _Optional[_Union[SharesDelivery, _Mapping]] = ..., consistency_request: _Optional[_Union[ConsistencyRequest, _Mapping]] = ..., unmask_request: _Optional[_Union[UnmaskRequest, _Mapping]] = ..., round_complete: _Optional[_Union[RoundComplete, _Mapping]] = ..., abort: _Optional[_Union[Abort, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., commitments_broadcast: _Optional[_Union[CommitmentsBroadcast, _Mapping]] = ..., challenge: _Optional[_Union[Challenge, _Mapping]] = ...) -> None: ...
 
 class Challenge(_message.Message):
     __slots__ = ("nonce",)
@@ -100,14 +104,16 @@ class Reject(_message.Message):
     def __init__(self, reason: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class PublicKeys(_message.Message):
-    __slots__ = ("enc_public", "mask_public", "signature")
+    __slots__ = ("enc_public", "mask_public", "signature", "commitment")
     ENC_PUBLIC_FIELD_NUMBER: _ClassVar[int]
     MASK_PUBLIC_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENT_FIELD_NUMBER: _ClassVar[int]
     enc_public: bytes
     mask_public: bytes
     signature: bytes
-    def __init__(self, enc_public: _Optional[bytes] = ..., mask_public: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+    commitment: bytes
+    def __init__(self, enc_public: _Optional[bytes] = ..., mask_public: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., commitment: _Optional[bytes] = ...) -> None: ...
 
 class AdvertiseKeys(_message.Message):
     __slots__ = ("session_id", "sender", "keys")
@@ -119,8 +125,33 @@ class AdvertiseKeys(_message.Message):
     keys: PublicKeys
     def __init__(self, session_id: _Optional[bytes] = ..., sender: _Optional[int] = ..., keys: _Optional[_Union[PublicKeys, _Mapping]] = ...) -> None: ...
 
+class CommitmentsBroadcast(_message.Message):
+    __slots__ = ("session_id", "commitments")
+    class CommitmentsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: bytes
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENTS_FIELD_NUMBER: _ClassVar[int]
+    session_id: bytes
+    commitments: _containers.ScalarMap[int, bytes]
+    def __init__(self, session_id: _Optional[bytes] = ..., commitments: _Optional[_Mapping[int, bytes]] = ...) -> None: ...
+
+class RevealNonce(_message.Message):
+    __slots__ = ("session_id", "sender", "nonce")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    session_id: bytes
+    sender: int
+    nonce: bytes
+    def __init__(self, session_id: _Optional[bytes] = ..., sender: _Optional[int] = ..., nonce: _Optional[bytes] = ...) -> None: ...
+
 class KeysBroadcast(_message.Message):
-    __slots__ = ("session_id", "keys")
+    __slots__ = ("session_id", "keys", "nonces")
     class KeysEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -128,11 +159,20 @@ class KeysBroadcast(_message.Message):
         key: int
         value: PublicKeys
         def __init__(self, key: _Optional[int] = ..., value: _Optional[_Union[PublicKeys, _Mapping]] = ...) -> None: ...
+    class NoncesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: bytes
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
+    NONCES_FIELD_NUMBER: _ClassVar[int]
     session_id: bytes
     keys: _containers.MessageMap[int, PublicKeys]
-    def __init__(self, session_id: _Optional[bytes] = ..., keys: _Optional[_Mapping[int, PublicKeys]] = ...) -> None: ...
+    nonces: _containers.ScalarMap[int, bytes]
+    def __init__(self, session_id: _Optional[bytes] = ..., keys: _Optional[_Mapping[int, PublicKeys]] = ..., nonces: _Optional[_Mapping[int, bytes]] = ...) -> None: ...
 
 class EncryptedShares(_message.Message):
     __slots__ = ("session_id", "sender", "ciphertexts")

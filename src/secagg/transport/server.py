@@ -67,6 +67,7 @@ __all__ = ["DEFAULT_MAX_DIM", "METHOD", "AggregationServer", "RoundReport", "Ser
 METHOD = "/secagg.v1.Aggregation/Participate"
 _PHASE_NAMES = {
     ServerPhase.COLLECT_KEYS: "advertise-keys",
+    ServerPhase.COLLECT_REVEALS: "reveal-nonce",
     ServerPhase.COLLECT_SHARES: "share-keys",
     ServerPhase.COLLECT_MASKED: "masked-input",
     ServerPhase.COLLECT_SIGNATURES: "consistency-check",

@@ -30,10 +30,14 @@ from secagg.graph import NeighbourGraph
 from secagg.protocol.client.state import ClientState
 from secagg.protocol.config import RoundConfig
 from secagg.protocol.derive import (
+    NONCE_BYTES,
     decode_share_plaintext,
+    derive_graph_seed,
     enc_key,
     encode_share_plaintext,
     pair_mask_key,
+    round_graph,
+    seed_commitment,
     self_mask_key,
     share_aad,
     signed_keys_message,
@@ -44,12 +48,14 @@ from secagg.protocol.messages import (
     Abort,
     AdvertiseKeys,
     ClientMessage,
+    CommitmentsBroadcast,
     ConsistencyRequest,
     ConsistencySignature,
     EncryptedShares,
     KeysBroadcast,
     MaskedInput,
     PublicKeys,
+    RevealNonce,
     RoundComplete,
     ServerMessage,
     SharesDelivery,
@@ -81,9 +87,13 @@ class ClientSession:
     passed to share one precomputed neighbour graph between many sessions of the same round.
     Malicious mode needs ``identity`` (this client's signing key) and ``registry``; the client
     then also requires ``expected_context_digest``, the digest it computed itself of what the
-    server gave it, to equal the config's. ``expected_spec_digest`` (any mode) is the digest of
-    the spec this client encoded ``data`` with (:mod:`secagg.round_spec`); a round announcing
-    another spec is refused with ``spec-mismatch`` before anything is sent.
+    server gave it, to equal the config's. In malicious mode the graph is not known up front:
+    the clients derive its seed by commit-reveal (a commitment with the keys, the nonce after
+    the server fixed the list of commitments), so ``graph`` must not be passed;
+    :attr:`graph_seed` holds the seed this client derived (None until then).
+    ``expected_spec_digest`` (any mode) is the digest of the spec this client encoded ``data``
+    with (:mod:`secagg.round_spec`); a round announcing another spec is refused with
+    ``spec-mismatch`` before anything is sent.
     """
 
     def __init__(
@@ -114,10 +124,16 @@ class ClientSession:
         self.index = index
         self._sid = config.session_id
         self._rng = rng or default_random()
-        self._graph = graph or NeighbourGraph(
-            config.graph_seed, range(1, config.num_clients + 1), config.degree
-        )
-        self._neighbours = frozenset(self._graph.neighbours(index))
+        if config.mode == "malicious" and graph is not None:
+            raise ConfigError(
+                "a malicious-mode graph is derived from the clients' nonces; do not pass graph="
+            )
+        self._graph: NeighbourGraph | None = None
+        self._neighbours: frozenset[int] = frozenset()
+        if config.mode != "malicious":
+            self._set_graph(
+                graph or round_graph(config.graph_seed, config.num_clients, config.degree)
+            )
         self._identity = identity
         self._registry = registry
         # What this client signs is its own view of the context, never the server's claim.
@@ -141,12 +157,25 @@ class ClientSession:
         # AES keys for share ciphertexts, kept from round 1 so round 4 need not redo X25519.
         self._share_keys: dict[int, bytes] = {}
         self._survivors: tuple[int, ...] | None = None
+        # Malicious mode: this client's nonce r_u, its commitment, the list of commitments the
+        # server fixed, and the graph seed derived from the reveals.
+        self._nonce = b""
+        self._commitment = b""
+        self._commitments: dict[int, bytes] = {}
+        self.graph_seed: bytes | None = None if config.mode == "malicious" else config.graph_seed
 
     # -- public API ---------------------------------------------------------------------------
 
     @property
     def neighbours(self) -> frozenset[int]:
-        """This client's neighbours in the round's graph (excluding itself)."""
+        """This client's neighbours in the round's graph (excluding itself).
+
+        In malicious mode they are known only once the KeysBroadcast's nonces gave the seed.
+        """
+        if self._graph is None:
+            raise LocalProtocolError(
+                "the neighbours of a malicious-mode round are known after the nonces are revealed"
+            )
         return self._neighbours
 
     def start(self) -> AdvertiseKeys | Abort:
@@ -171,11 +200,19 @@ class ClientSession:
         enc_pub, mask_pub = self._enc_keys.public_bytes, self._mask_keys.public_bytes
         signature = b""
         if self._identity is not None and self.config.mode == "malicious":
+            # Fresh per session: it enters this client's own view of the graph seed, so no
+            # server can pick or predict the graph this client uses.
+            self._nonce = self._rng.random_bytes(NONCE_BYTES)
+            self._commitment = seed_commitment(self._sid, self.index, self._nonce)
             signature = self._identity.sign(
-                signed_keys_message(self._sid, self.index, enc_pub, mask_pub)
+                signed_keys_message(self._sid, self.index, enc_pub, mask_pub, self._commitment)
             )
-        self.state = ClientState.AWAIT_KEYS
-        return AdvertiseKeys(self._sid, self.index, PublicKeys(enc_pub, mask_pub, signature))
+            self.state = ClientState.AWAIT_COMMITMENTS
+        else:
+            self.state = ClientState.AWAIT_KEYS
+        return AdvertiseKeys(
+            self._sid, self.index, PublicKeys(enc_pub, mask_pub, signature, self._commitment)
+        )
 
     def receive(self, msg: ServerMessage) -> ClientMessage | None:
         """Handle one server message; returns the reply to send, if any."""
@@ -209,6 +246,8 @@ class ClientSession:
                     AbortReason.SERVER_ABORTED, f"server aborted ({reason}): {detail}"
                 )
                 return None
+            case CommitmentsBroadcast() if self.state is ClientState.AWAIT_COMMITMENTS:
+                return self._on_commitments(msg)
             case KeysBroadcast() if self.state is ClientState.AWAIT_KEYS:
                 return self._on_keys(msg)
             case SharesDelivery() if self.state is ClientState.AWAIT_SHARES:
@@ -235,15 +274,68 @@ class ClientSession:
             f"{type(msg).__name__} is not expected in state {self.state.value}",
         )
 
+    def _on_commitments(self, msg: CommitmentsBroadcast) -> RevealNonce:
+        """Round 0 (malicious mode): the server fixed the list of commitments; reveal r_u.
+
+        Our nonce leaves only now, after our view of every commitment is fixed, so whatever
+        the others committed to, the seed in our view is uniformly random.
+        """
+        commitments = dict(msg.commitments)
+        n = self.config.num_clients
+        for v, c in commitments.items():
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= n:
+                raise _Abort(AbortReason.MALFORMED, "commitments must be keyed by indices 1..n")
+            if not isinstance(c, bytes) or len(c) != len(self._commitment):
+                raise _Abort(AbortReason.MALFORMED, f"commitment of client {v} is not 32 bytes")
+        if commitments.get(self.index) != self._commitment:
+            raise _Abort(
+                AbortReason.INCONSISTENT_SETS,
+                "the commitment list does not carry this client's own commitment",
+            )
+        self._check_count(len(commitments), "clients (with itself) committed")
+        self._commitments = commitments
+        self.state = ClientState.AWAIT_KEYS
+        return RevealNonce(self._sid, self.index, self._nonce)
+
+    def _derive_graph(self, nonces: Mapping[int, bytes]) -> None:
+        """Malicious mode: check every reveal against its commitment and derive the graph.
+
+        A committed client without a reveal aborts the round: a server allowed to leave some
+        reveals out would choose among the subsets of its own clients' reveals (PROTOCOL.md).
+        """
+        revealed = dict(nonces)
+        missing = sorted(set(self._commitments) - set(revealed))
+        if missing:
+            raise _Abort(
+                AbortReason.MISSING_REVEAL,
+                f"{len(missing)} committed clients have no revealed nonce (first: {missing[:5]})",
+            )
+        extra = sorted(set(revealed) - set(self._commitments))
+        if extra:
+            raise _Abort(
+                AbortReason.INCONSISTENT_SETS,
+                f"nonces of {len(extra)} clients that are not in the commitment list",
+            )
+        for v, r in revealed.items():
+            if not isinstance(r, bytes) or seed_commitment(self._sid, v, r) != self._commitments[v]:
+                raise _Abort(
+                    AbortReason.BAD_REVEAL, f"client {v}'s nonce does not match its commitment"
+                )
+        self.graph_seed = derive_graph_seed(self._sid, revealed)
+        self._set_graph(round_graph(self.graph_seed, self.config.num_clients, self.config.degree))
+
     def _on_keys(self, msg: KeysBroadcast) -> EncryptedShares:
         """Round 1: check the neighbours' keys, share our secrets, encrypt the shares."""
         assert self._enc_keys is not None
         assert self._mask_keys is not None
+        if self.config.mode == "malicious":
+            self._derive_graph(msg.nonces)
         keys = dict(msg.keys)
         own = keys.get(self.index)
-        if own is None or (own.enc_public, own.mask_public) != (
+        if own is None or (own.enc_public, own.mask_public, own.commitment) != (
             self._enc_keys.public_bytes,
             self._mask_keys.public_bytes,
+            self._commitment,
         ):
             raise _Abort(AbortReason.INCONSISTENT_SETS, "server did not relay this client's keys")
         strangers = sorted(set(keys) - self._neighbours - {self.index})
@@ -328,9 +420,8 @@ class ClientSession:
         assert self._identity is not None
         survivors = self._check_survivors(msg.survivors)
         self._survivors = survivors
-        signature = self._identity.sign(
-            signed_survivors_message(self._sid, self._context_digest, survivors)
-        )
+        # The state machine lets this run once per session: one signed U3 view, never two.
+        signature = self._identity.sign(self._survivors_message(survivors, self.index))
         self.state = ClientState.AWAIT_UNMASK
         return ConsistencySignature(self._sid, self.index, signature)
 
@@ -415,18 +506,24 @@ class ClientSession:
             verify_signature(
                 identity,
                 keys.signature,
-                signed_keys_message(self._sid, v, keys.enc_public, keys.mask_public),
+                signed_keys_message(
+                    self._sid, v, keys.enc_public, keys.mask_public, keys.commitment
+                ),
             )
         except CryptoError:
             raise _Abort(
                 AbortReason.BAD_SIGNATURE, f"client {v}'s key signature is invalid"
             ) from None
+        if self._commitments.get(v) != keys.commitment:
+            raise _Abort(
+                AbortReason.INCONSISTENT_SETS,
+                f"client {v}'s signed commitment is not the one in the commitment list",
+            )
 
     def _verify_consistency_signatures(
         self, survivors: tuple[int, ...], signatures: Mapping[int, bytes]
     ) -> None:
         assert self._registry is not None
-        message = signed_survivors_message(self._sid, self._context_digest, survivors)
         # Only signers from this client's closed neighbourhood count. Counting t signers from
         # anywhere lets a server on a sparse graph show different U3 views to different groups
         # of >= t clients each and combine the shares they reveal into one client's input
@@ -443,7 +540,7 @@ class ClientSession:
             if identity is None or identity in signers:
                 continue
             try:
-                verify_signature(identity, signature, message)
+                verify_signature(identity, signature, self._survivors_message(survivors, signer))
             except CryptoError:
                 continue
             signers.add(identity)
@@ -456,6 +553,25 @@ class ClientSession:
             )
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _set_graph(self, graph: NeighbourGraph) -> None:
+        self._graph = graph
+        self._neighbours = frozenset(graph.neighbours(self.index))
+
+    def _survivors_message(self, survivors: tuple[int, ...], signer: int) -> bytes:
+        """The consistency message signed by ``signer``: bound to this session's derived seed
+        and to the signer's own fresh round-0 keys (which this client holds: signers that
+        count are in its closed neighbourhood and in U3, so in U1)."""
+        assert self.graph_seed is not None
+        keys = self._peer_keys[signer]
+        return signed_survivors_message(
+            self._sid,
+            self.graph_seed,
+            self._context_digest,
+            survivors,
+            keys.enc_public,
+            keys.mask_public,
+        )
 
     def _require(self, state: ClientState, action: str) -> None:
         if self.state is not state:

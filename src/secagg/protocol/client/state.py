@@ -11,7 +11,8 @@ class ClientState(Enum):
     """Where a client is in the round. Each state names the message it waits for next."""
 
     NEW = "new"  # start() not called yet
-    AWAIT_KEYS = "await-keys"  # sent AdvertiseKeys, waits for KeysBroadcast
+    AWAIT_COMMITMENTS = "await-commitments"  # malicious: sent AdvertiseKeys, waits for C list
+    AWAIT_KEYS = "await-keys"  # sent AdvertiseKeys (malicious: RevealNonce), waits for keys
     AWAIT_SHARES = "await-shares"  # sent EncryptedShares, waits for SharesDelivery
     AWAIT_CONSISTENCY = "await-consistency"  # sent MaskedInput (malicious: waits for U3)
     AWAIT_UNMASK = "await-unmask"  # waits for UnmaskRequest

@@ -29,7 +29,11 @@ from secagg.errors import (
 from secagg.graph import NeighbourGraph
 from secagg.protocol.config import RoundConfig
 from secagg.protocol.derive import (
+    NONCE_BYTES,
     SHARE_PLAINTEXT_BYTES,
+    derive_graph_seed,
+    round_graph,
+    seed_commitment,
     signed_keys_message,
     signed_survivors_message,
 )
@@ -39,12 +43,14 @@ from secagg.protocol.messages import (
     Abort,
     AdvertiseKeys,
     ClientMessage,
+    CommitmentsBroadcast,
     ConsistencyRequest,
     ConsistencySignature,
     EncryptedShares,
     KeysBroadcast,
     MaskedInput,
     PublicKeys,
+    RevealNonce,
     Round,
     RoundComplete,
     ServerMessage,
@@ -62,6 +68,7 @@ CIPHERTEXT_BYTES = SHARE_PLAINTEXT_BYTES + aead.OVERHEAD
 
 _PHASE_ROUND = {
     ServerPhase.COLLECT_KEYS: Round.ADVERTISE_KEYS,
+    ServerPhase.COLLECT_REVEALS: Round.ADVERTISE_KEYS,  # round 0's second step
     ServerPhase.COLLECT_SHARES: Round.SHARE_KEYS,
     ServerPhase.COLLECT_MASKED: Round.MASKED_INPUT,
     ServerPhase.COLLECT_SIGNATURES: Round.CONSISTENCY_CHECK,
@@ -107,7 +114,11 @@ class ServerView:
 
 
 class ServerSession:
-    """The aggregation server's part in one round."""
+    """The aggregation server's part in one round.
+
+    In malicious mode round 0 has two steps: keys with seed commitments, then (after the
+    server sent every client the list of commitments) the nonces; the graph exists only then.
+    """
 
     def __init__(
         self,
@@ -121,9 +132,15 @@ class ServerSession:
             raise ConfigError("malicious mode needs the identity registry")
         self.config = config
         self._sid = config.session_id
-        self._graph = graph or NeighbourGraph(
-            config.graph_seed, range(1, config.num_clients + 1), config.degree
-        )
+        if config.mode == "malicious" and graph is not None:
+            raise ConfigError(
+                "a malicious-mode graph is derived from the clients' nonces; do not pass graph="
+            )
+        self._graph: NeighbourGraph | None = None
+        self._graph_seed: bytes | None = None
+        if config.mode != "malicious":
+            self._graph_seed = config.graph_seed
+            self._graph = graph or round_graph(config.graph_seed, config.num_clients, config.degree)
         self._registry = registry
         self._expand_masks = expand_masks
         self.phase = ServerPhase.COLLECT_KEYS
@@ -135,6 +152,8 @@ class ServerSession:
         self._keys: dict[int, PublicKeys] = {}
         self._ciphertexts: dict[int, dict[int, bytes]] = {}
         self._u1: frozenset[int] = frozenset()
+        self._committed: dict[int, bytes] = {}  # malicious mode: index -> C_u, for U1
+        self._nonces: dict[int, bytes] = {}  # malicious mode: index -> r_u, verified
         self._u2: frozenset[int] = frozenset()
         # Clients whose masked input is in the running sum: U3. Membership is permanent, since
         # the sum cannot give an input back; a later drop only stops using their messages.
@@ -152,8 +171,20 @@ class ServerSession:
 
     @property
     def graph(self) -> NeighbourGraph:
-        """The round's neighbour graph."""
+        """The round's neighbour graph (malicious mode: once the nonces are revealed)."""
+        if self._graph is None:
+            raise LocalProtocolError("the graph of this round is not derived yet")
         return self._graph
+
+    @property
+    def graph_seed(self) -> bytes | None:
+        """The seed the graph was built from; None until derived (malicious mode)."""
+        return self._graph_seed
+
+    @property
+    def collecting(self) -> Round | None:
+        """The round whose client messages the server is collecting now (None once over)."""
+        return _PHASE_ROUND.get(self.phase)
 
     def active(self) -> frozenset[int]:
         """Clients still taking part."""
@@ -164,6 +195,10 @@ class ServerSession:
         round_ = _PHASE_ROUND.get(self.phase)
         if round_ is None:
             return frozenset()
+        if self.phase is ServerPhase.COLLECT_REVEALS:
+            return frozenset(
+                i for i in self._committed if self.clients[i].active and i not in self._nonces
+            )
         return frozenset(i for i, r in self.clients.items() if r.active and r.completed < round_)
 
     def receive(self, msg: ClientMessage) -> None:
@@ -209,6 +244,8 @@ class ServerSession:
             match self.phase:
                 case ServerPhase.COLLECT_KEYS:
                     outbox = self._end_keys()
+                case ServerPhase.COLLECT_REVEALS:
+                    outbox = self._end_reveals()
                 case ServerPhase.COLLECT_SHARES:
                     outbox = self._end_shares()
                 case ServerPhase.COLLECT_MASKED:
@@ -254,6 +291,9 @@ class ServerSession:
             raise _Drop(DropReason.CLIENT_ABORTED, f"client aborted: {msg.reason}")
         if msg.session_id != self._sid:
             raise _Drop(DropReason.WRONG_SESSION, "message carries another session id")
+        if isinstance(msg, RevealNonce):
+            self._on_reveal(msg)
+            return
         msg_round = _MESSAGE_ROUND.get(type(msg))
         if msg_round is None:
             raise _Drop(DropReason.MALFORMED, f"unknown message type {type(msg).__name__}")
@@ -265,7 +305,7 @@ class ServerSession:
                 DropReason.WRONG_ROUND,
                 f"message for round {msg_round.label} during round {current.label}",
             )
-        if record.completed >= current:
+        if record.completed >= current or self.phase is ServerPhase.COLLECT_REVEALS:
             raise _Drop(DropReason.DUPLICATE, f"second message for round {current.label}")
         match msg:
             case AdvertiseKeys():
@@ -293,6 +333,8 @@ class ServerSession:
             raise _Drop(DropReason.DUPLICATE_KEY, "encryption and mask keys are equal")
         if self.config.mode == "malicious":
             assert self._registry is not None
+            if not isinstance(keys.commitment, bytes) or len(keys.commitment) != 32:
+                raise _Drop(DropReason.MALFORMED, "seed commitment must be 32 bytes")
             identity = self._registry.identity_key(msg.sender)
             if identity is None:
                 raise _Drop(DropReason.UNKNOWN_CLIENT, "sender is not in the identity registry")
@@ -300,11 +342,27 @@ class ServerSession:
                 verify_signature(
                     identity,
                     keys.signature,
-                    signed_keys_message(self._sid, msg.sender, keys.enc_public, keys.mask_public),
+                    signed_keys_message(
+                        self._sid, msg.sender, keys.enc_public, keys.mask_public, keys.commitment
+                    ),
                 )
             except CryptoError:
                 raise _Drop(DropReason.BAD_SIGNATURE, "key advertisement signature") from None
+        elif keys.commitment:
+            raise _Drop(DropReason.MALFORMED, "a seed commitment in a semi-honest round")
         self._keys[msg.sender] = keys
+
+    def _on_reveal(self, msg: RevealNonce) -> None:
+        if msg.sender in self._nonces:
+            raise _Drop(DropReason.DUPLICATE, "second nonce reveal")
+        if self.phase is not ServerPhase.COLLECT_REVEALS or msg.sender not in self._committed:
+            raise _Drop(DropReason.WRONG_ROUND, f"nonce reveal during {self.phase.value}")
+        nonce = msg.nonce
+        if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
+            raise _Drop(DropReason.MALFORMED, f"nonce must be {NONCE_BYTES} bytes")
+        if seed_commitment(self._sid, msg.sender, nonce) != self._committed[msg.sender]:
+            raise _Drop(DropReason.BAD_REVEAL, "nonce does not match the signed commitment")
+        self._nonces[msg.sender] = nonce
 
     def _on_shares(self, msg: EncryptedShares) -> None:
         expected = self._closed(msg.sender, self._u1) - {msg.sender}
@@ -348,7 +406,16 @@ class ServerSession:
         identity = self._registry.identity_key(msg.sender)
         if identity is None:
             raise _Drop(DropReason.UNKNOWN_CLIENT, "sender is not in the identity registry")
-        message = signed_survivors_message(self._sid, self.config.context_digest, self._survivors)
+        assert self._graph_seed is not None
+        keys = self._keys[msg.sender]
+        message = signed_survivors_message(
+            self._sid,
+            self._graph_seed,
+            self.config.context_digest,
+            self._survivors,
+            keys.enc_public,
+            keys.mask_public,
+        )
         try:
             verify_signature(identity, msg.signature, message)
         except CryptoError:
@@ -386,11 +453,39 @@ class ServerSession:
 
     def _end_keys(self) -> dict[int, ServerMessage]:
         self._drop_duplicate_keys()
-        u1 = self._settle(self._with_round(Round.ADVERTISE_KEYS), "advertised keys")
+        if self.config.mode == "malicious":
+            # Fix the commitment list before any nonce is revealed; the graph comes after.
+            committed = self._with_round(Round.ADVERTISE_KEYS)
+            self._require_at_least(len(committed), "advertised keys")
+            self._committed = {u: self._keys[u].commitment for u in sorted(committed)}
+            self.phase = ServerPhase.COLLECT_REVEALS
+            listed = dict(self._committed)
+            return {u: CommitmentsBroadcast(self._sid, listed) for u in self._committed}
+        return self._broadcast_keys(self._with_round(Round.ADVERTISE_KEYS), {})
+
+    def _end_reveals(self) -> dict[int, ServerMessage]:
+        missing = sorted(set(self._committed) - set(self._nonces))
+        if missing:
+            # Excluding them would let a server pick among subsets of its own clients' reveals.
+            raise RoundAbortedError(
+                AbortReason.MISSING_REVEAL.value,
+                f"{len(missing)} committed clients did not reveal their nonce "
+                f"(first: {missing[:10]}); the graph seed needs every reveal",
+            )
+        self._graph_seed = derive_graph_seed(self._sid, self._nonces)
+        self._graph = round_graph(self._graph_seed, self.config.num_clients, self.config.degree)
+        return self._broadcast_keys(self.active() & set(self._committed), dict(self._nonces))
+
+    def _broadcast_keys(
+        self, advertised: Iterable[int], nonces: Mapping[int, bytes]
+    ) -> dict[int, ServerMessage]:
+        u1 = self._settle(frozenset(advertised), "advertised keys")
         self._u1 = u1
         self.phase = ServerPhase.COLLECT_SHARES
         return {
-            u: KeysBroadcast(self._sid, {v: self._keys[v] for v in sorted(self._closed(u, u1))})
+            u: KeysBroadcast(
+                self._sid, {v: self._keys[v] for v in sorted(self._closed(u, u1))}, nonces
+            )
             for u in sorted(u1)
         }
 
@@ -463,7 +558,7 @@ class ServerSession:
             self._sum,
             self.config.bits,
             self._sid,
-            self._graph,
+            self.graph,
             alive,
             recovered,
             mask_publics,
@@ -487,7 +582,7 @@ class ServerSession:
     def _closed(self, u: int, among: Iterable[int]) -> frozenset[int]:
         """u's closed neighbourhood (itself and its neighbours) restricted to ``among``."""
         pool = frozenset(among)
-        return frozenset(v for v in (u, *self._graph.neighbours(u)) if v in pool)
+        return frozenset(v for v in (u, *self.graph.neighbours(u)) if v in pool)
 
     def _with_round(self, round_: Round) -> frozenset[int]:
         return frozenset(i for i, r in self.clients.items() if r.active and r.completed >= round_)

@@ -15,6 +15,7 @@ class ServerPhase(Enum):
     """Which client messages the server is collecting."""
 
     COLLECT_KEYS = "collect-keys"
+    COLLECT_REVEALS = "collect-reveals"  # malicious mode: nonces behind the seed commitments
     COLLECT_SHARES = "collect-shares"
     COLLECT_MASKED = "collect-masked"
     COLLECT_SIGNATURES = "collect-signatures"
