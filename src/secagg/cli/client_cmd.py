@@ -25,7 +25,7 @@ from secagg.protocol.messages import Round
 from secagg.protocol.policy import ClientPolicy
 from secagg.reasons import AbortReason
 from secagg.simulation import parse_dropout_round
-from secagg.transport.client import Client, Outcome, local_input_problem
+from secagg.transport.client import ANNOUNCED, Client, Outcome, local_input_problem
 
 __all__ = ["client_command"]
 
@@ -128,6 +128,18 @@ __all__ = ["client_command"]
     is_flag=True,
     help="DANGER: accept a degree and threshold below this client's privacy floor.",
 )
+@click.option(
+    "--announced-encoding",
+    is_flag=True,
+    help="INPUT holds floats: encode them with the encoding spec the round announces "
+    "(refuses a round without one).",
+)
+@click.option(
+    "--weight",
+    type=float,
+    default=None,
+    help="With --announced-encoding: this client's weight in a weighted round.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")
 @click.option("--stall-at", default=None, hidden=True, help="Testing: stop answering at a round.")
 def client_command(
@@ -147,6 +159,8 @@ def client_command(
     assume_corrupt_rate: float,
     assume_dropout_rate: float,
     allow_weak_parameters: bool,
+    announced_encoding: bool,
+    weight: float | None,
     as_json: bool,
     stall_at: str | None,
     values_path: Path | None,
@@ -168,19 +182,24 @@ def client_command(
         raise click.UsageError("--insecure excludes --ca-cert/--tls-server-name")
     if (identity_path is None) != (registry_path is None):
         raise click.UsageError("--identity and --registry go together (malicious mode)")
+    if weight is not None and not announced_encoding:
+        raise click.UsageError("--weight needs --announced-encoding (integers carry no weight)")
     spec = load_spec(query_path, epsilon, delta, min_contributors)
     if (spec is None) == (input_path is None) or (spec is None) != (values_path is None):
         raise click.UsageError("give either --input, or --query with --values")
     if spec is not None and context_path is not None:
         raise click.UsageError("--query binds the query itself: drop --context")
+    if spec is not None and announced_encoding:
+        raise click.UsageError("--announced-encoding encodes --input floats, not a --query")
     expected_digest = None if context_path is None else context_file_digest(context_path)
     if spec is not None and values_path is not None:
         vector = to_ring(Contributor(spec).raw(read_values(values_path, spec)), spec.bits)
         expected_digest = spec.digest()
     else:
         assert input_path is not None
-        vector = load_input_vector(input_path)
-    problem = local_input_problem(vector, bits, dim)
+        vector = load_input_vector(input_path, floats=announced_encoding)
+    # Floats are checked by the announced encoder once the round's spec is known.
+    problem = None if announced_encoding else local_input_problem(vector, bits, dim)
     if problem is not None:
         raise click.BadParameter(f"{input_path}: {problem[1]}", param_hint="--input")
     roots = None if ca_cert is None else load_ca_certificates(ca_cert)
@@ -217,7 +236,10 @@ def client_command(
         dim=dim,
         policy=policy,
     )
-    outcome = client.submit_sync(vector)
+    if announced_encoding:
+        outcome = client.submit_sync(vector, encoder=ANNOUNCED, weight=weight)
+    else:
+        outcome = client.submit_sync(vector)
     if expected_digest is not None and outcome.reason == AbortReason.CONTEXT_MISMATCH:
         err_console.print(
             "[bold red]refused[/]: the server's round is not the configured query and release "

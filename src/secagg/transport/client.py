@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, Final, Literal, NoReturn
 
 import grpc
 import numpy as np
@@ -29,7 +29,7 @@ from secagg.context import CONTEXT_DIGEST_BYTES
 from secagg.crypto.entropy import default_random
 from secagg.crypto.signing import SigningKey
 from secagg.encoding import Encoder
-from secagg.errors import ConfigError, UnsafeParametersError
+from secagg.errors import ConfigError, EncodingError, UnsafeParametersError
 from secagg.identity_registry import IdentityRegistryFile
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.client.state import ClientState
@@ -46,6 +46,7 @@ from secagg.protocol.messages import (
 )
 from secagg.protocol.policy import ClientPolicy
 from secagg.reasons import AbortReason, DropReason
+from secagg.round_spec import RoundSpec, spec_digest
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.codec import (
     DEFAULT_CHUNK_BYTES,
@@ -58,7 +59,10 @@ from secagg.transport.codec import (
 from secagg.transport.hello import CHALLENGE_BYTES, hello_frame
 from secagg.transport.server import METHOD
 
-__all__ = ["Client", "Outcome", "channel_credentials", "local_input_problem"]
+__all__ = ["ANNOUNCED", "Client", "Outcome", "channel_credentials", "local_input_problem"]
+
+# ``submit(tree, encoder=ANNOUNCED)``: encode with the spec the round announces in Welcome.
+ANNOUNCED: Final = "announced"
 
 _ABORT_GRACE = 5.0  # seconds to let the server read a client's Abort before hanging up
 
@@ -231,40 +235,72 @@ class Client:
         self._received = 0
 
     def submit_sync(
-        self, vector: Any, *, encoder: Encoder | None = None, weight: float | None = None
+        self,
+        vector: Any,
+        *,
+        encoder: Encoder | Literal["announced"] | None = None,
+        weight: float | None = None,
+        spec: RoundSpec | bytes | None = None,
     ) -> Outcome:
         """:meth:`submit` for code without an event loop."""
-        return asyncio.run(self.submit(vector, encoder=encoder, weight=weight))
+        return asyncio.run(self.submit(vector, encoder=encoder, weight=weight, spec=spec))
 
     async def submit(
-        self, vector: Any, *, encoder: Encoder | None = None, weight: float | None = None
+        self,
+        vector: Any,
+        *,
+        encoder: Encoder | Literal["announced"] | None = None,
+        weight: float | None = None,
+        spec: RoundSpec | bytes | None = None,
     ) -> Outcome:
         """Join a round with ``vector`` (D integers mod 2^bits) and run it to the end.
 
-        With ``encoder`` (a :class:`secagg.encoding.Encoder` built from the spec everyone in
-        the round uses), ``vector`` is a float array or pytree (and ``weight`` its weight in
-        a weighted mean): it is clipped, quantized and encoded here, and the round must use
-        the encoder's dimension and bit width. The server decodes the sum with the same
-        encoder: ``encoder.decode(sum, n_included)``.
+        ``spec`` (any kind, e.g. an analytics query's; ``b""`` for raw integers) is what this
+        client's integers mean: the round must announce exactly it, or the client leaves with
+        ``spec-mismatch`` before sending anything. Without it (and without an encoder) the
+        client takes the round's spec as given.
+
+        With ``encoder`` (a :class:`secagg.encoding.Encoder`), ``vector`` is a float array or
+        pytree (and ``weight`` its weight in a weighted mean): it is clipped, quantized and
+        encoded here. The round must announce exactly the encoder's spec (``Welcome.spec``,
+        bound into the session id); otherwise the client leaves with ``spec-mismatch``.
+        ``encoder=ANNOUNCED`` ("announced") instead encodes with whatever encoding spec the
+        round announces (the server's D must then be fixed, by ``--dim`` or its spec). The
+        server decodes the sum with the same spec:
+        ``encoder.decode(sum, n_included, spec_digest=report.spec_digest)``.
 
         A vector this client can tell is unfit (negative values; with ``bits``/``dim``, values
         of 2^bits or more or another length) ends in an outcome naming the problem before
         anything connects.
         """
+        tree = None
         bits = self._bits
-        if encoder is not None:
-            if bits is not None and encoder.bits != bits:
-                raise ConfigError(f"the encoder uses b={encoder.bits}, this client b={bits}")
-            vector = encoder.encode(vector, weight=weight)
-            bits = encoder.bits
-        elif weight is not None:
-            raise ConfigError("weight needs an encoder (integer vectors carry no weight)")
-        data = np.asarray(vector)
-        if data.ndim != 1 or data.shape[0] < 1:
-            raise ConfigError(f"vector must be 1-D and non-empty, got shape {data.shape}")
+        expected = spec.encode() if isinstance(spec, RoundSpec) else spec
+        if spec is not None and encoder is not None:
+            raise ConfigError("pass spec or encoder, not both (an encoder has its own spec)")
+        if expected is not None:
+            spec_digest(expected)  # a TypeError-free check that it is bytes
+            if expected:
+                RoundSpec.decode(expected)  # refuse a non-canonical spec here, not mid-round
+        if encoder == ANNOUNCED:
+            tree, data = vector, np.zeros(0, dtype=np.uint64)  # encoded once the spec is known
+        else:
+            if isinstance(encoder, Encoder):
+                if bits is not None and encoder.bits != bits:
+                    raise ConfigError(f"the encoder uses b={encoder.bits}, this client b={bits}")
+                expected = encoder.round_spec.encode()
+                vector = encoder.encode(vector, weight=weight)
+                bits = encoder.bits
+            elif encoder is not None:
+                raise ConfigError(f"encoder must be an Encoder, 'announced' or None: {encoder!r}")
+            elif weight is not None:
+                raise ConfigError("weight needs an encoder (integer vectors carry no weight)")
+            data = np.asarray(vector)
+            if data.ndim != 1 or data.shape[0] < 1:
+                raise ConfigError(f"vector must be 1-D and non-empty, got shape {data.shape}")
         started = time.perf_counter()
         self._sent = self._received = 0
-        problem = local_input_problem(data, bits, self._dim)
+        problem = None if tree is not None else local_input_problem(data, bits, self._dim)
         if problem is not None:
             return Outcome(False, self.name, problem[0], problem[1])
         loop = asyncio.get_running_loop()
@@ -272,7 +308,7 @@ class Client:
         delay = _BACKOFF_FIRST
         while True:
             try:
-                return await self._attempt(data, bits, started)
+                return await self._attempt(data, bits, started, expected, tree, weight)
             except _NotReached as exc:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -302,14 +338,22 @@ class Client:
             return grpc.aio.insecure_channel(self.server, options=options)
         return grpc.aio.secure_channel(self.server, self._credentials, options=options)
 
-    async def _attempt(self, data: npt.NDArray[Any], bits: int | None, started: float) -> Outcome:
+    async def _attempt(
+        self,
+        data: npt.NDArray[Any],
+        bits: int | None,
+        started: float,
+        expected: bytes | None,
+        tree: Any,
+        weight: float | None,
+    ) -> Outcome:
         """One connection; raises :class:`_NotReached` when nothing answered."""
         fields: dict[str, Any] = {}
         try:
             async with self._channel() as channel:
                 call = channel.stream_stream(METHOD)()
                 try:
-                    fields = await self._run(call, data, bits)
+                    fields = await self._run(call, data, expected, bits, tree, weight)
                     return Outcome(
                         True, self.name, seconds=time.perf_counter() - started, **self._io(fields)
                     )
@@ -447,7 +491,7 @@ class Client:
             raise _Failed("unknown-identity", f"roster contradicts the registry: {exc}") from None
         return {"identity": self._identity, "registry": registry}
 
-    async def _refuse(self, call: Any, welcome: pb.Welcome, detail: str) -> NoReturn:
+    async def _refuse_unsafe(self, call: Any, welcome: pb.Welcome, detail: str) -> NoReturn:
         """Tell the server this client will not take part in a round it judges unsafe."""
         reason = AbortReason.UNSAFE_PARAMETERS.value
         abort = pb.Abort(
@@ -466,6 +510,36 @@ class Client:
         with contextlib.suppress(grpc.aio.AioRpcError, TimeoutError, asyncio.CancelledError):
             await call.done_writing()
             await asyncio.wait_for(call.read(), _ABORT_GRACE)
+
+    async def _take_announced(
+        self, call: Any, config: RoundConfig, welcome: pb.Welcome, tree: Any, weight: float | None
+    ) -> tuple[Encoder, npt.NDArray[Any]]:
+        """Build the encoder the round announced and encode ``tree`` with it, or leave."""
+        announced = bytes(welcome.spec)
+        if spec_digest(announced) != config.spec_digest:
+            raise _Failed("malformed-message", "Welcome.spec does not match the config's digest")
+        reason = AbortReason.SPEC_MISMATCH.value
+        if not announced:
+            await self._refuse(
+                call, config, welcome.index, reason,
+                "the round announces raw integers (no spec); this client encodes floats",
+            )  # fmt: skip
+        try:
+            encoder = Encoder.from_round_spec(announced, tree)
+        except (ConfigError, EncodingError) as exc:
+            await self._refuse(call, config, welcome.index, reason, f"announced spec: {exc}")
+        try:
+            return encoder, encoder.encode(tree, weight=weight)
+        except EncodingError as exc:
+            await self._refuse(call, config, welcome.index, "invalid-input", str(exc))
+
+    async def _refuse(
+        self, call: Any, config: RoundConfig, index: int, reason: str, detail: str
+    ) -> NoReturn:
+        """Tell the server this client leaves the round (before round 0), then fail."""
+        failure = _Failed(reason, detail)
+        await self._abort(call, config, index, failure)
+        raise failure
 
     async def _hello(self, call: Any, dim: int) -> None:
         """Read the server's Challenge and answer with a (signed, given an identity) Hello."""
@@ -495,7 +569,16 @@ class Client:
                 f"the round uses b={config.bits}; this client's input needs b={bits}",
             )
 
-    async def _run(self, call: Any, data: npt.NDArray[Any], bits: int | None) -> dict[str, Any]:
+    async def _run(
+        self,
+        call: Any,
+        data: npt.NDArray[Any],
+        expected: bytes | None,
+        bits: int | None,
+        tree: Any = None,
+        weight: float | None = None,
+    ) -> dict[str, Any]:
+        # dim 0: "the round's D" (when encoding with the announced spec, see _take_announced).
         await self._hello(call, int(data.shape[0]))
         self._progress(f"waiting to join at {self.server} as {self.name!r}")
         frame = await self._read(call, self._timeout)
@@ -509,7 +592,7 @@ class Client:
             # The mode's threshold rule holds unless this client itself allows unsafe ones.
             config = RoundConfig.decode(welcome.config, allow_unsafe=self._policy.allow_unsafe)
         except UnsafeParametersError as exc:
-            await self._refuse(call, welcome, str(exc))
+            await self._refuse_unsafe(call, welcome, str(exc))
         except ConfigError as exc:
             raise _Failed("malformed-message", f"bad round config: {exc}") from None
         fields: dict[str, Any] = {
@@ -522,7 +605,18 @@ class Client:
                 AbortReason.REPEATED_SESSION.value,
                 "this client already took part in this session id; a fresh round has a fresh id",
             )
+        if tree is not None:
+            encoder, data = await self._take_announced(call, config, welcome, tree, weight)
+            expected, bits = encoder.round_spec.encode(), encoder.bits
         self._check_config(config, int(data.shape[0]), bits)
+        announced = bytes(welcome.spec)
+        if spec_digest(announced) != config.spec_digest:
+            raise _Failed("malformed-message", "Welcome.spec does not match the config's digest")
+        if expected is not None and announced != expected:
+            await self._refuse(
+                call, config, welcome.index, AbortReason.SPEC_MISMATCH.value,
+                _spec_difference(announced, expected),
+            )  # fmt: skip
         chunk_bytes = int(welcome.chunk_words or 0) * (4 if config.bits <= 32 else 8)
         if chunk_bytes <= 0 or (
             welcome.max_message_bytes and chunk_bytes > welcome.max_message_bytes - 1024
@@ -551,6 +645,7 @@ class Client:
                 data,
                 expected_context_digest=self._expected_context,
                 policy=self._policy,
+                expected_spec_digest=None if expected is None else spec_digest(expected),
                 **self._malicious(welcome, config),
             )
         except _Failed as failure:
@@ -614,3 +709,19 @@ def local_input_problem(
 def _jitter() -> float:
     """A factor in [0.5, 1.0) from the OS CSPRNG, so that many waiting clients spread out."""
     return 0.5 + int.from_bytes(default_random().random_bytes(4), "big") / 2**33
+
+
+def _spec_difference(announced: bytes, expected: bytes) -> str:
+    """Why this client's vector does not fit the announced spec (specs hold no secrets)."""
+    if not announced:
+        return "the round announces raw integers (no spec); this client's vector has a spec"
+    if not expected:
+        return "the round announces a spec; this client sends raw integers (spec=b'')"
+    try:
+        theirs = RoundSpec.decode(announced)
+    except ConfigError as exc:
+        return f"the round's announced spec is malformed: {exc}"
+    mine = RoundSpec.decode(expected)
+    return "the round's spec differs from this client's (round vs client): " + "; ".join(
+        theirs.diff(mine)
+    )

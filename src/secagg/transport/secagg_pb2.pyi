@@ -69,7 +69,7 @@ class Hello(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., name: _Optional[str] = ..., dim: _Optional[int] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("index", "config", "round", "phase_timeout", "max_message_bytes", "chunk_words", "roster")
+    __slots__ = ("index", "config", "round", "phase_timeout", "max_message_bytes", "chunk_words", "roster", "spec")
     class RosterEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,7 @@ class Welcome(_message.Message):
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CHUNK_WORDS_FIELD_NUMBER: _ClassVar[int]
     ROSTER_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
     index: int
     config: bytes
     round: int
@@ -91,7 +92,8 @@ class Welcome(_message.Message):
     max_message_bytes: int
     chunk_words: int
     roster: _containers.ScalarMap[int, str]
-    def __init__(self, index: _Optional[int] = ..., config: _Optional[bytes] = ..., round: _Optional[int] = ..., phase_timeout: _Optional[float] = ..., max_message_bytes: _Optional[int] = ..., chunk_words: _Optional[int] = ..., roster: _Optional[_Mapping[int, str]] = ...) -> None: ...
+    spec: bytes
+    def __init__(self, index: _Optional[int] = ..., config: _Optional[bytes] = ..., round: _Optional[int] = ..., phase_timeout: _Optional[float] = ..., max_message_bytes: _Optional[int] = ..., chunk_words: _Optional[int] = ..., roster: _Optional[_Mapping[int, str]] = ..., spec: _Optional[bytes] = ...) -> None: ...
 
 class Reject(_message.Message):
     __slots__ = ("reason", "detail")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
+from secagg.encoding import DecodedResult, Encoder
 from secagg.errors import ConfigError, RoundAbortedError, UnsafeParametersError
 from secagg.graph import evaluate_parameters
 from secagg.identity_registry import IdentityRegistryFile
@@ -47,6 +49,7 @@ from secagg.protocol.policy import ClientPolicy
 from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
 from secagg.reasons import AbortReason, DropReason, RejectReason
+from secagg.round_spec import RAW_SPEC_DIGEST, RoundSpec, spec_digest
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.address import Address, bind_problem, parse_address
 from secagg.transport.codec import (
@@ -111,8 +114,12 @@ class ServerOptions:
     # The digest of what the clients were handed for the round (secagg.context), announced in
     # the RoundConfig; clients that computed another digest abort with context-mismatch.
     context_digest: bytes | None = None
+    # Canonical round spec (secagg.round_spec) announced in Welcome.spec; empty: raw integers.
+    spec: bytes = b""
 
     def __post_init__(self) -> None:
+        if self.spec:
+            _check_spec(self)
         if self.clients < 2:
             raise ConfigError(f"need at least 2 clients, got {self.clients}")
         if self.min_clients is not None and not 2 <= self.min_clients <= self.clients:
@@ -136,6 +143,21 @@ class ServerOptions:
             raise ConfigError(f"context_digest must be {DIGEST_BYTES} bytes (secagg.context)")
         if self.mode == "malicious" and self.registry is None:
             raise ConfigError("malicious mode needs the clients' identity registry")
+
+
+def _check_spec(opts: ServerOptions) -> None:
+    """The spec must parse and agree with the options it also fixes (bits, D, clients)."""
+    fields = RoundSpec.decode(opts.spec).fields
+    bits, dim, n_clients = fields.get("bits"), fields.get("dim"), fields.get("n_clients")
+    if bits is not None and bits != opts.bits:
+        raise ConfigError(f"the spec's vectors have b={bits}; the server was given b={opts.bits}")
+    if dim is not None and dim != opts.dim:
+        raise ConfigError(f"the spec's vectors have D={dim}; the server was given D={opts.dim}")
+    if isinstance(n_clients, int) and n_clients < opts.clients:
+        raise ConfigError(
+            f"the spec was made for at most {n_clients} clients (its bit width and decoding "
+            f"depend on it); the server expects {opts.clients}"
+        )
 
 
 @dataclass
@@ -162,6 +184,18 @@ class RoundReport:
     bytes_received: dict[str, int] = field(default_factory=dict)
     bytes_sent: dict[str, int] = field(default_factory=dict)
     total: npt.NDArray[np.unsignedinteger] | None = None
+    spec: bytes = b""  # the round spec announced to the clients (empty: raw integers)
+    spec_digest: bytes = RAW_SPEC_DIGEST  # its digest, as bound into the round config
+
+    def decode(self, encoder: Encoder) -> DecodedResult:
+        """The round's sum decoded with ``encoder``, which must have the round's spec.
+
+        Raises :class:`SpecMismatchError` for an encoder with another spec and
+        :class:`ConfigError` when the round produced no sum.
+        """
+        if self.total is None or not self.included:
+            raise ConfigError(f"round {self.round} produced no sum (status {self.status})")
+        return encoder.decode(self.total, len(self.included), spec_digest=self.spec_digest)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (without the sum itself)."""
@@ -172,6 +206,8 @@ class RoundReport:
             "abort_detail": self.abort_detail,
             "round_id": self.round_id,
             **self.config,
+            "spec": json.loads(self.spec) if self.spec else None,
+            "spec_digest": self.spec_digest.hex(),
             "included": self.included,
             "dropped": self.dropped,
             "dropped_in": self.dropped_in,
@@ -542,6 +578,7 @@ class AggregationServer:
                 corrupt_rate=opts.corrupt_rate,
                 allow_unsafe=opts.allow_unsafe,
                 context_digest=opts.context_digest or bytes(DIGEST_BYTES),
+                spec_digest=spec_digest(opts.spec),
             )
             registry = None
             if opts.registry is not None:
@@ -613,6 +650,7 @@ class AggregationServer:
                 max_message_bytes=opts.max_message_bytes,
                 chunk_words=opts.chunk_bytes // (4 if config.bits <= 32 else 8),
                 roster=roster,
+                spec=opts.spec,
             )
         )
         return conn.send(welcome.SerializeToString())
@@ -669,6 +707,7 @@ class AggregationServer:
         word_bytes = config.dim * (4 if config.bits <= 32 else 8)
         self._assembly = asyncio.Semaphore(max(2, opts.assembly_budget_bytes // word_bytes))
         report.round_id = config.round_id.hex()
+        report.spec, report.spec_digest = opts.spec, config.spec_digest
         report.config = {
             "clients": config.num_clients,
             "threshold": config.threshold,
