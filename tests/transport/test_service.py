@@ -94,7 +94,8 @@ def test_sigterm_mid_round_writes_an_interrupted_report_and_tells_the_clients(
         # files fsynced, gRPC drain) once took longer than the default wait.
         code = wait_all([server], timeout=150)
     except subprocess.TimeoutExpired:
-        raise AssertionError("server still running 150 s after SIGTERM:\n" + procs.log("server"))
+        log = procs.log("server")
+        raise AssertionError(f"server still running 150 s after SIGTERM:\n{log}") from None
     assert code == [128 + signal.SIGTERM]
     assert "stopped by SIGTERM" in procs.log("server")
     report = procs.report()
