@@ -8,6 +8,9 @@ imported), so the test sees every import, including ones inside functions.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,3 +179,46 @@ def test_the_checker_sees_what_it_must_forbid() -> None:
     assert "asyncio" in modules
     assert "secagg.transport.client" in modules
     assert len(_entropy_uses(path, tree)) == 2
+
+
+HEAVY_MODULES = ("grpc", "asyncio", "socket")
+
+
+@pytest.mark.parametrize("statement", ["import secagg", "import secagg.protocol.client.session"])
+def test_importing_the_package_or_the_core_loads_no_transport(statement: str) -> None:
+    """A fresh interpreter: the package's exports load lazily, the core needs no network stack."""
+    probe = f"import sys\n{statement}\nprint(' '.join(sorted(sys.modules)))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC.parent), *sys.path])}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env
+    ).stdout.split()
+    assert "secagg" in out
+    loaded = [m for m in out if m.split(".")[0] in HEAVY_MODULES]
+    assert loaded == []
+
+
+def test_lazy_exports_resolve_to_their_defining_objects() -> None:
+    import secagg
+    from secagg.context import context_digest
+    from secagg.encoding import DPConfig, EncodingSpec
+    from secagg.protocol.config import RoundConfig
+    from secagg.protocol.policy import ClientPolicy
+    from secagg.simulation import SimulationResult, simulate
+    from secagg.transport.client import Client
+
+    expected = {
+        "Client": Client,
+        "ClientPolicy": ClientPolicy,
+        "DPConfig": DPConfig,
+        "EncodingSpec": EncodingSpec,
+        "RoundConfig": RoundConfig,
+        "SimulationResult": SimulationResult,
+        "context_digest": context_digest,
+        "simulate": simulate,
+    }
+    assert set(secagg.__all__) == {*expected, "__version__"}
+    for name, value in expected.items():
+        assert getattr(secagg, name) is value
+    assert set(secagg.__all__) <= set(dir(secagg))
+    with pytest.raises(AttributeError, match="no_such_export"):
+        _ = secagg.no_such_export  # type: ignore[attr-defined]
