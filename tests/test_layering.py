@@ -222,3 +222,14 @@ def test_lazy_exports_resolve_to_their_defining_objects() -> None:
     assert set(secagg.__all__) <= set(dir(secagg))
     with pytest.raises(AttributeError, match="no_such_export"):
         _ = secagg.no_such_export  # type: ignore[attr-defined]
+
+
+def test_the_transport_client_does_not_import_the_server() -> None:
+    """The client needs the service's method name, not the 900-line server module."""
+    path = SRC / "transport" / "client.py"
+    bad = [
+        _where(i)
+        for i in _imports(path, _parse(path))
+        if _within(i.module, "secagg.transport.server")
+    ]
+    assert bad == []
