@@ -233,3 +233,19 @@ def test_the_transport_client_does_not_import_the_server() -> None:
         if _within(i.module, "secagg.transport.server")
     ]
     assert bad == []
+
+
+def test_the_client_command_does_not_import_the_simulator() -> None:
+    """Parsing a round name is the protocol's job (Round.parse), not the simulator's."""
+    path = SRC / "cli" / "client_cmd.py"
+    bad = [
+        _where(i) for i in _imports(path, _parse(path)) if _within(i.module, "secagg.simulation")
+    ]
+    assert bad == []
+
+
+def test_the_process_pool_does_not_reach_into_the_protocol() -> None:
+    """parallel.py expands masks from key lists; deriving them is the protocol's business."""
+    path = SRC / "parallel.py"
+    bad = [_where(i) for i in _imports(path, _parse(path)) if _within(i.module, "secagg.protocol")]
+    assert bad == []
