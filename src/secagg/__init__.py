@@ -7,12 +7,18 @@ threat model) and ``secagg.simulate`` to try it.
 
 from __future__ import annotations
 
-from secagg.context import context_digest
-from secagg.encoding import DPConfig, EncodingSpec
-from secagg.protocol.config import RoundConfig
-from secagg.protocol.policy import ClientPolicy
-from secagg.simulation import SimulationResult, simulate
-from secagg.transport.client import Client
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# The exports load on first use (PEP 562), so ``import secagg`` and the sans-IO core stay cheap:
+# neither pulls in grpc, asyncio or socket until ``secagg.Client`` (or the like) is touched.
+if TYPE_CHECKING:
+    from secagg.context import context_digest
+    from secagg.encoding import DPConfig, EncodingSpec
+    from secagg.protocol.config import RoundConfig
+    from secagg.protocol.policy import ClientPolicy
+    from secagg.simulation import SimulationResult, simulate
+    from secagg.transport.client import Client
 
 __all__ = [
     "Client",
@@ -27,3 +33,30 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# Export name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "Client": "secagg.transport.client",
+    "ClientPolicy": "secagg.protocol.policy",
+    "DPConfig": "secagg.encoding",
+    "EncodingSpec": "secagg.encoding",
+    "RoundConfig": "secagg.protocol.config",
+    "SimulationResult": "secagg.simulation",
+    "context_digest": "secagg.context",
+    "simulate": "secagg.simulation",
+}
+
+
+if not TYPE_CHECKING:  # mypy sees the imports above and still flags unknown attributes
+
+    def __getattr__(name: str) -> Any:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module 'secagg' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -16,9 +16,6 @@ uses processes. Two ways to split the work:
   the inputs from a memory-mapped file and returns only each worker's partial sum of masked
   inputs, which is what the server's running sum needs.
 
-:func:`remove_masks_parallel` is :func:`secagg.protocol.server.unmask.remove_masks` with the
-mask expansion spread over ``workers`` processes (key derivation stays in the caller).
-
 A :class:`MaskPool` can be kept and reused across calls; the functions also accept
 ``workers=N`` and then make a short-lived pool. ``workers <= 1`` runs serially in-process.
 """
@@ -29,7 +26,7 @@ import multiprocessing as mp
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from types import TracebackType
 from typing import cast
@@ -44,7 +41,6 @@ __all__ = [
     "MaskPool",
     "add_many_parallel",
     "mask_inputs_parallel",
-    "remove_masks_parallel",
     "slice_bounds",
 ]
 
@@ -269,26 +265,3 @@ def mask_inputs_parallel(
         return pool.mask_inputs(rows, key_lists, bits)
     with MaskPool(workers) as own:
         return own.mask_inputs(rows, key_lists, bits)
-
-
-def remove_masks_parallel(
-    total: RingArray,
-    bits: int,
-    session_id: bytes,
-    graph: object,
-    survivors: Iterable[int],
-    recovered: object,
-    mask_publics: Mapping[int, bytes],
-    *,
-    workers: int = 2,
-    pool: MaskPool | None = None,
-) -> None:
-    """:func:`~secagg.protocol.server.unmask.remove_masks` with process-parallel expansion.
-
-    The key list comes from the same ``removal_keys`` that ``remove_masks`` uses; only the
-    expansion is spread over the workers.
-    """
-    from secagg.protocol.server.unmask import removal_keys
-
-    keys = removal_keys(session_id, graph, survivors, recovered, mask_publics)  # type: ignore[arg-type]
-    add_many_parallel(total, bits, keys, workers=workers, pool=pool)

@@ -32,26 +32,9 @@ from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
 from secagg.round_spec import RAW_SPEC_DIGEST
 
-__all__ = ["PhaseTiming", "SimulationResult", "parse_dropout_round", "simulate"]
+__all__ = ["PhaseTiming", "SimulationResult", "simulate"]
 
-_ROUND_NAMES = {r.label: r for r in Round}
 _DESIGN_DROPOUT_RATE = 0.05  # ClientPolicy's default assumption
-
-
-def parse_dropout_round(value: int | str | Round) -> Round:
-    """A round given as a number (0..4), a name ('masked-input') or a Round."""
-    if isinstance(value, Round):
-        return value
-    if isinstance(value, str):
-        key = value.strip().lower().replace("_", "-")
-        if key in _ROUND_NAMES:
-            return _ROUND_NAMES[key]
-        if not key.isdigit():
-            raise ConfigError(f"unknown round {value!r}; expected one of {sorted(_ROUND_NAMES)}")
-        value = int(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value not in range(5):
-        raise ConfigError(f"round must be 0..4 or one of {sorted(_ROUND_NAMES)}, got {value!r}")
-    return Round(value)
 
 
 @dataclass(slots=True)
@@ -192,7 +175,7 @@ def _schedule(
                 raise ConfigError(
                     f"dropout schedule names client {client!r}; clients are 0..{n - 1}"
                 )
-            schedule[client] = parse_dropout_round(round_)
+            schedule[client] = Round.parse(round_)
         return schedule
     if isinstance(dropout, bool) or not isinstance(dropout, int | float | np.floating):
         raise ConfigError(
@@ -207,7 +190,7 @@ def _schedule(
     for i in range(count):
         j = i + _below(rng, n - i)
         order[i], order[j] = order[j], order[i]
-    fixed = None if dropout_round is None else parse_dropout_round(dropout_round)
+    fixed = None if dropout_round is None else Round.parse(dropout_round)
     return {c: fixed if fixed is not None else Round(_below(rng, 5)) for c in order[:count]}
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from secagg.errors import ConfigError, LocalProtocolError
+from secagg.protocol.client.session import ClientSession
 from secagg.protocol.client.state import ClientState
 from secagg.protocol.messages import (
     Abort,
@@ -20,6 +21,7 @@ from secagg.protocol.messages import (
 from secagg.protocol.server.state import ServerPhase
 from secagg.reasons import AbortReason
 from tests.protocol.conftest import Harness, make_harness
+from tests.protocol.malicious_server import MaliciousServer
 
 
 def test_input_validation() -> None:
@@ -170,3 +172,41 @@ def test_malformed_server_message_aborts_instead_of_raising(junk: object) -> Non
     reply = h.clients[1].receive(KeysBroadcast(msg.session_id, keys))
     assert isinstance(reply, Abort)
     assert h.clients[1].state is ClientState.ABORTED
+
+
+def _assert_holds_no_secrets(c: ClientSession) -> None:
+    """No key pair, self-mask seed, held share, share key or share ciphertext is left."""
+    assert c._enc_keys is None
+    assert c._mask_keys is None
+    assert c._seed == b""
+    assert c._own_shares is None
+    assert c._share_keys == {}
+    assert c._ciphertexts == {}
+
+
+def test_completed_semi_honest_round_leaves_no_secrets_in_clients() -> None:
+    h = make_harness(5, 4, 16)
+    h.run()
+    assert h.server.phase is ServerPhase.DONE
+    for c in h.clients.values():
+        assert c.state is ClientState.DONE
+        _assert_holds_no_secrets(c)
+
+
+def test_completed_malicious_round_leaves_no_secrets_in_clients() -> None:
+    m = MaliciousServer(6)
+    m.finish_honestly(m.start())
+    assert m.server.phase is ServerPhase.DONE
+    for c in m.clients.values():
+        assert c.state is ClientState.DONE
+        _assert_holds_no_secrets(c)
+
+
+def test_aborted_client_holds_no_secrets() -> None:
+    h = make_harness(4, 5, 8)
+    c = h.clients[1]
+    c.start()
+    assert c._enc_keys is not None
+    c.receive(KeysBroadcast(bytes(32), {}))  # wrong session
+    assert c.state is ClientState.ABORTED
+    _assert_holds_no_secrets(c)

@@ -36,7 +36,7 @@ from secagg.protocol.policy import ClientPolicy
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.client import Client
 from secagg.transport.hello import hello_frame
-from secagg.transport.server import METHOD
+from secagg.transport.service import METHOD
 
 
 def _hello(name: str, dim: int) -> bytes:

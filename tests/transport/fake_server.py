@@ -20,6 +20,7 @@ import grpc
 from secagg.protocol.config import RoundConfig
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.hello import challenge_frame, new_challenge
+from secagg.transport.service import RPC, SERVICE
 
 NASTY_REASON = "[/]"
 NASTY_DETAIL = "[/] closing [bold]nothing[/bold] \x1b[31mred\x1b[0m [link=x]y"
@@ -59,9 +60,7 @@ def handler(mode: str):  # type: ignore[no-untyped-def]
 async def main(mode: str, port: int) -> None:
     server = grpc.aio.server()
     method = grpc.stream_stream_rpc_method_handler(handler(mode))
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler("secagg.v1.Aggregation", {"Participate": method}),)
-    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {RPC: method}),))
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     print("listening", flush=True)

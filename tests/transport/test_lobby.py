@@ -10,7 +10,7 @@ import numpy as np
 import secagg
 from secagg.transport import AggregationServer, RoundReport, ServerOptions
 from secagg.transport import secagg_pb2 as pb
-from secagg.transport.server import METHOD
+from secagg.transport.service import METHOD
 
 
 def test_a_slot_lost_before_round_0_goes_to_a_waiting_client() -> None:

@@ -9,7 +9,7 @@ import grpc
 
 from secagg.transport import AggregationServer, ServerOptions
 from secagg.transport import secagg_pb2 as pb
-from secagg.transport.server import METHOD
+from secagg.transport.service import METHOD
 
 DIM = 2**24
 

@@ -33,6 +33,7 @@ from secagg.protocol.messages import (
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.codec import server_frame
 from secagg.transport.hello import challenge_frame, new_challenge
+from secagg.transport.service import RPC, SERVICE
 
 DIM, BITS = 4, 16
 
@@ -137,7 +138,7 @@ async def main(port: int, out: str, n: int) -> None:
     server = grpc.aio.server()
     handler = grpc.stream_stream_rpc_method_handler(fake.participate)
     server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler("secagg.v1.Aggregation", {"Participate": handler}),)
+        (grpc.method_handlers_generic_handler(SERVICE, {RPC: handler}),)
     )
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()

@@ -24,7 +24,6 @@ from secagg.identity_registry import load_identity, load_registry
 from secagg.protocol.messages import Round
 from secagg.protocol.policy import ClientPolicy
 from secagg.reasons import AbortReason
-from secagg.simulation import parse_dropout_round
 from secagg.transport.client import ANNOUNCED, Client, Outcome, local_input_problem
 
 __all__ = ["client_command"]
@@ -203,7 +202,7 @@ def client_command(
     if problem is not None:
         raise click.BadParameter(f"{input_path}: {problem[1]}", param_hint="--input")
     roots = None if ca_cert is None else load_ca_certificates(ca_cert)
-    stall: Round | None = None if stall_at is None else parse_dropout_round(stall_at)
+    stall: Round | None = None if stall_at is None else Round.parse(stall_at)
     policy = ClientPolicy(
         corrupt_rate=assume_corrupt_rate,
         dropout_rate=assume_dropout_rate,

@@ -14,6 +14,8 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
+from secagg.errors import ConfigError
+
 __all__ = [
     "SERVER_SENDER",
     "Abort",
@@ -53,6 +55,26 @@ class Round(IntEnum):
     def label(self) -> str:
         """The round's name in reports and on the command line, e.g. ``"masked-input"``."""
         return self.name.lower().replace("_", "-")
+
+    @classmethod
+    def parse(cls, value: int | str | Round) -> Round:
+        """A round given as a number (0..4), a label (``"masked-input"``) or a Round.
+
+        Raises :class:`~secagg.errors.ConfigError` for anything else.
+        """
+        if isinstance(value, Round):
+            return value
+        labels = {r.label: r for r in cls}
+        if isinstance(value, str):
+            key = value.strip().lower().replace("_", "-")
+            if key in labels:
+                return labels[key]
+            if not key.isdigit():
+                raise ConfigError(f"unknown round {value!r}; expected one of {sorted(labels)}")
+            value = int(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value not in range(len(cls)):
+            raise ConfigError(f"round must be 0..4 or one of {sorted(labels)}, got {value!r}")
+        return cls(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,7 +57,7 @@ from secagg.transport.codec import (
     server_message,
 )
 from secagg.transport.hello import CHALLENGE_BYTES, hello_frame
-from secagg.transport.server import METHOD
+from secagg.transport.service import METHOD
 
 __all__ = ["ANNOUNCED", "Client", "Outcome", "channel_credentials", "local_input_problem"]
 

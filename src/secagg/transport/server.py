@@ -63,10 +63,10 @@ from secagg.transport.codec import (
 )
 from secagg.transport.hello import challenge_frame
 from secagg.transport.lobby import ClientConn, Lobby, reject_frame
+from secagg.transport.service import METHOD, RPC, SERVICE
 
 __all__ = ["DEFAULT_MAX_DIM", "METHOD", "AggregationServer", "RoundReport", "ServerOptions"]
 
-METHOD = "/secagg.v1.Aggregation/Participate"
 _PHASE_NAMES = {
     ServerPhase.COLLECT_KEYS: "advertise-keys",
     ServerPhase.COLLECT_REVEALS: "reveal-nonce",
@@ -319,11 +319,7 @@ class AggregationServer:
         )
         handler = grpc.stream_stream_rpc_method_handler(self._participate)
         server.add_generic_rpc_handlers(
-            (
-                grpc.method_handlers_generic_handler(
-                    "secagg.v1.Aggregation", {"Participate": handler}
-                ),
-            )
+            (grpc.method_handlers_generic_handler(SERVICE, {RPC: handler}),)
         )
         problem = bind_problem(self.bind_address)
         if problem is not None:  # say it in one line, before gRPC logs a bind failure

@@ -477,6 +477,7 @@ class ClientSession:
             raise _Abort(AbortReason.INCONSISTENT_SETS, "final set differs from U3") from None
         self.included = tuple(msg.included)
         self.state = ClientState.DONE
+        self._drop_secrets()
 
     # -- checks -------------------------------------------------------------------------------
 
@@ -595,12 +596,22 @@ class ClientSession:
         self.state = ClientState.ABORTED
         self.abort_reason = reason
         self.abort_detail = detail
-        # Secrets are useless now; drop them so nothing can reveal them later.
+        self._drop_secrets()
+        return Abort(self._sid, self.index, reason.value, detail)
+
+    def _drop_secrets(self) -> None:
+        """Forget every secret of the round; called on entering DONE or ABORTED.
+
+        A terminal session answers no message, so its secrets are useless; dropping them means
+        nothing that later gets hold of the session object (a crash dump, a saved session, a bug)
+        can reveal them.
+        """
+        self._enc_keys = None
+        self._mask_keys = None
         self._seed = b""
         self._own_shares = None
         self._ciphertexts = {}
         self._share_keys = {}
-        return Abort(self._sid, self.index, reason.value, detail)
 
 
 def _as_ring_vector(data: npt.ArrayLike, config: RoundConfig) -> npt.NDArray[np.unsignedinteger]:
