@@ -46,6 +46,7 @@ _DROP_STORY = {
 # The smallest round whose default parameters survive the demo's two kills (n = 16: t = 12).
 MIN_CLIENTS = 16
 
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
