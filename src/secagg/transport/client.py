@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,8 @@ from secagg.protocol.messages import (
     Round,
     UnmaskResponse,
 )
-from secagg.reasons import AbortReason, DropReason
+from secagg.reasons import AbortReason, DropReason, RejectReason
+from secagg.task import Task
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.codec import (
     DEFAULT_CHUNK_BYTES,
@@ -55,8 +56,15 @@ from secagg.transport.codec import (
 )
 from secagg.transport.hello import CHALLENGE_BYTES, hello_frame
 from secagg.transport.server import METHOD
+from secagg.transport.taskwire import TaskAssembler
 
-__all__ = ["Client", "Outcome", "channel_credentials", "local_input_problem"]
+__all__ = [
+    "Client",
+    "Outcome",
+    "TaskFunction",
+    "channel_credentials",
+    "local_input_problem",
+]
 
 _ROUND_OF: dict[type, Round] = {
     AdvertiseKeys: Round.ADVERTISE_KEYS,
@@ -103,6 +111,8 @@ class Outcome:
     bytes_sent: int = 0
     bytes_received: int = 0
     seconds: float = 0.0
+    round: int = 0  # the server's round number (0: never welcomed)
+    task_digest: str | None = None  # hex digest of the task received for the round, if any
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -118,6 +128,8 @@ class Outcome:
             "bytes_sent": self.bytes_sent,
             "bytes_received": self.bytes_received,
             "seconds": self.seconds,
+            "round": self.round,
+            "task_digest": self.task_digest,
         }
 
 
@@ -140,6 +152,20 @@ class _Failed(Exception):  # noqa: N818 - internal control flow
 class _NotReached(_Failed):
     """No server frame arrived because nothing answered at the address (worth a retry)."""
 
+
+# What a round's input comes from: the vector itself, or a coroutine making it (and its bit
+# width) from the round's task once that arrived.
+_Source = npt.NDArray[Any] | Callable[[Task | None], Awaitable[tuple[npt.NDArray[Any], int | None]]]
+
+# What a task function may return: a vector or pytree, or (pytree, weight) with an encoder.
+TaskFunction = Callable[[Task | None], Any]
+# participate: reasons to try the same round again, and reasons to stop the loop.
+_RETRY_REASONS = frozenset({RejectReason.DUPLICATE_NAME.value, RejectReason.SERVER_FULL.value})
+_FINAL_REASONS = frozenset(
+    {RejectReason.NO_ROUND.value, AbortReason.SERVER_UNREACHABLE.value,
+     AbortReason.SERVER_SHUTDOWN.value}
+)  # fmt: skip
+_MAX_RETRIES = 20
 
 _BACKOFF_FIRST = 0.25  # seconds before the first retry under ``wait``
 _BACKOFF_MAX = 5.0
@@ -183,6 +209,7 @@ class Client:
         expected_context_digest: bytes | None = None,
         bits: int | None = None,
         dim: int | None = None,
+        max_task_bytes: int = 1 << 30,
     ) -> None:
         if not server or ":" not in server:
             raise ConfigError(f"server must be HOST:PORT, got {server!r}")
@@ -220,12 +247,83 @@ class Client:
         self._dim = dim
         self._sent = 0
         self._received = 0
+        self._max_task_bytes = max_task_bytes
 
     def submit_sync(
         self, vector: Any, *, encoder: Encoder | None = None, weight: float | None = None
     ) -> Outcome:
         """:meth:`submit` for code without an event loop."""
         return asyncio.run(self.submit(vector, encoder=encoder, weight=weight))
+
+    def participate_sync(
+        self,
+        fn: TaskFunction,
+        *,
+        rounds: int,
+        encoder: Encoder | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> list[Outcome]:
+        """:meth:`participate` for code without an event loop."""
+        return asyncio.run(
+            self.participate(fn, rounds=rounds, encoder=encoder, on_outcome=on_outcome)
+        )
+
+    async def participate(
+        self,
+        fn: TaskFunction,
+        *,
+        rounds: int,
+        encoder: Encoder | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> list[Outcome]:
+        """Join ``rounds`` rounds one after another; returns each round's :class:`Outcome`.
+
+        In each round the client receives the round's task (a :class:`~secagg.task.Task`, or
+        None when the server hands out none), checks it against the round's context digest
+        (``context-mismatch`` otherwise), and calls ``fn(task)``, which returns the input: an
+        integer vector, or with ``encoder`` a float pytree or ``(pytree, weight)``. ``fn`` may
+        be a coroutine function; a plain one runs in a worker thread (training may take long:
+        the server's phase timeout, and in semi-honest mode its keys timeout, must cover it).
+        ``on_outcome`` gets each outcome as its round ends. The loop stops early when the
+        server says it runs no more rounds (``no-round``) or cannot be reached.
+        A name still held by this client's previous stream (``duplicate-name``) or a full
+        server (``server-full``) is retried with backoff within ``wait`` seconds.
+        """
+        if rounds < 1:
+            raise ConfigError(f"rounds must be at least 1, got {rounds}")
+        dim = encoder.dim if encoder is not None else self._dim
+        if dim is None:
+            raise ConfigError("participate needs dim= (the round's D) or an encoder")
+        if encoder is not None and self._dim is not None and encoder.dim != self._dim:
+            raise ConfigError(f"the encoder has D={encoder.dim}, this client dim={self._dim}")
+
+        async def make(task: Task | None) -> tuple[npt.NDArray[Any], int | None]:
+            try:
+                if asyncio.iscoroutinefunction(fn):
+                    produced = await fn(task)
+                else:
+                    produced = await asyncio.to_thread(fn, task)
+                return _as_input(produced, encoder, self._bits)
+            except (ConfigError, ValueError, TypeError) as exc:
+                raise _Failed(AbortReason.INVALID_INPUT.value, str(exc)[:200]) from None
+
+        outcomes: list[Outcome] = []
+        bits = encoder.bits if encoder is not None else self._bits
+        for _ in range(rounds):
+            outcome = await self._submit_source(make, bits, dim)
+            delay = _BACKOFF_FIRST
+            retries = 0
+            while outcome.reason in _RETRY_REASONS and retries < _MAX_RETRIES:
+                retries += 1
+                await asyncio.sleep(delay * _jitter())
+                delay = min(_BACKOFF_MAX, 2 * delay)
+                outcome = await self._submit_source(make, bits, dim)
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+            if outcome.reason in _FINAL_REASONS:
+                break
+        return outcomes
 
     async def submit(
         self, vector: Any, *, encoder: Encoder | None = None, weight: float | None = None
@@ -253,17 +351,21 @@ class Client:
         data = np.asarray(vector)
         if data.ndim != 1 or data.shape[0] < 1:
             raise ConfigError(f"vector must be 1-D and non-empty, got shape {data.shape}")
-        started = time.perf_counter()
-        self._sent = self._received = 0
         problem = local_input_problem(data, bits, self._dim)
         if problem is not None:
             return Outcome(False, self.name, problem[0], problem[1])
+        return await self._submit_source(data, bits, int(data.shape[0]))
+
+    async def _submit_source(self, source: _Source, bits: int | None, dim: int) -> Outcome:
+        """Join one round with ``source`` (the vector, or what makes it from the task)."""
+        started = time.perf_counter()
+        self._sent = self._received = 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait
         delay = _BACKOFF_FIRST
         while True:
             try:
-                return await self._attempt(data, bits, started)
+                return await self._attempt(source, bits, dim, started)
             except _NotReached as exc:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -293,14 +395,16 @@ class Client:
             return grpc.aio.insecure_channel(self.server, options=options)
         return grpc.aio.secure_channel(self.server, self._credentials, options=options)
 
-    async def _attempt(self, data: npt.NDArray[Any], bits: int | None, started: float) -> Outcome:
+    async def _attempt(
+        self, source: _Source, bits: int | None, dim: int, started: float
+    ) -> Outcome:
         """One connection; raises :class:`_NotReached` when nothing answered."""
         fields: dict[str, Any] = {}
         try:
             async with self._channel() as channel:
                 call = channel.stream_stream(METHOD)()
                 try:
-                    fields = await self._run(call, data, bits)
+                    fields = await self._run(call, source, bits, dim)
                     return Outcome(
                         True, self.name, seconds=time.perf_counter() - started, **self._io(fields)
                     )
@@ -456,6 +560,30 @@ class Client:
             call, hello_frame(PROTOCOL_VERSION, self.name, dim, nonce, self._identity)
         )
 
+    async def _receive_task(self, call: Any, welcome: pb.Welcome, config: RoundConfig) -> Task:
+        """Read the round's task (TaskChunk frames right after Welcome)."""
+        try:
+            assembler = TaskAssembler(
+                config.session_id, int(welcome.task_bytes), self._max_task_bytes
+            )
+        except FrameError as exc:
+            failure = _Failed(exc.reason.value, exc.detail)
+            await self._abort(call, config, welcome.index, failure)
+            raise failure from None
+        while not assembler.complete:
+            frame = await self._read(call, self._timeout)
+            kind = frame.WhichOneof("body")
+            if kind == "abort":
+                raise _Failed(frame.abort.reason, frame.abort.detail)
+            if kind != "task_chunk":
+                raise _Failed(DropReason.MALFORMED.value, f"expected TaskChunk, got {kind}")
+            try:
+                assembler.add(frame.task_chunk)
+            except FrameError as exc:
+                raise _Failed(exc.reason.value, exc.detail) from None
+        self._progress(f"received the round's task ({assembler.total} bytes)")
+        return Task(assembler.data(), round=int(welcome.round))
+
     def _check_config(self, config: RoundConfig, dim: int, bits: int | None) -> None:
         """What this client refuses whatever the server says: another D or b than its own."""
         if config.dim != dim:
@@ -466,8 +594,10 @@ class Client:
                 f"the round uses b={config.bits}; this client's input needs b={bits}",
             )
 
-    async def _run(self, call: Any, data: npt.NDArray[Any], bits: int | None) -> dict[str, Any]:
-        await self._hello(call, int(data.shape[0]))
+    async def _run(
+        self, call: Any, source: _Source, bits: int | None, dim: int
+    ) -> dict[str, Any]:
+        await self._hello(call, dim)
         self._progress(f"waiting to join at {self.server} as {self.name!r}")
         frame = await self._read(call, self._timeout)
         kind = frame.WhichOneof("body")
@@ -484,13 +614,14 @@ class Client:
             "index": welcome.index,
             "round_id": config.round_id.hex(),
             "num_clients": config.num_clients,
+            "round": int(welcome.round),
         }
         if not _first_time(self.name, config.session_id):
             raise _Failed(
                 AbortReason.REPEATED_SESSION.value,
                 "this client already took part in this session id; a fresh round has a fresh id",
             )
-        self._check_config(config, int(data.shape[0]), bits)
+        self._check_config(config, dim, bits)
         chunk_bytes = int(welcome.chunk_words or 0) * (4 if config.bits <= 32 else 8)
         if chunk_bytes <= 0 or (
             welcome.max_message_bytes and chunk_bytes > welcome.max_message_bytes - 1024
@@ -512,12 +643,47 @@ class Client:
             )
             await self._write(call, pb.ClientFrame(abort=abort))
             raise _Failed(AbortReason.CONTEXT_MISMATCH.value, detail)
+        expected = self._expected_context
+        task: Task | None = None
+        if welcome.task_bytes:
+            task = await self._receive_task(call, welcome, config)
+            fields["task_digest"] = task.digest.hex()
+            # The digest this client computed itself from the bytes it got: the consistency
+            # round has it signed, so different tasks for different clients abort the round.
+            expected = task.digest
+        if expected is not None and config.context_digest != expected:
+            detail = (
+                "the task received differs from the round config's context digest"
+                if task is not None
+                else "the round config's context digest differs from the one this client computed"
+            )
+            mismatch = _Failed(AbortReason.CONTEXT_MISMATCH.value, detail)
+            await self._abort(call, config, welcome.index, mismatch)
+            raise mismatch
+        if isinstance(source, np.ndarray):
+            data = source
+        else:
+            try:
+                data, bits = await source(task)
+            except _Failed as failure:
+                await self._abort(call, config, welcome.index, failure)
+                raise
+            problem = local_input_problem(data, bits, dim)
+            if problem is None and bits is not None and config.bits != bits:
+                problem = (
+                    AbortReason.CONFIG_MISMATCH.value,
+                    f"the round uses b={config.bits}; this client's input needs b={bits}",
+                )
+            if problem is not None:
+                unfit = _Failed(*problem)
+                await self._abort(call, config, welcome.index, unfit)
+                raise unfit
         try:
             session = ClientSession(
                 config,
                 welcome.index,
                 data,
-                expected_context_digest=self._expected_context,
+                expected_context_digest=expected,
                 **self._malicious(welcome, config),
             )
         except _Failed as failure:
@@ -548,6 +714,23 @@ class Client:
         self._progress(f"included in the sum with {len(included)} clients")
         await call.done_writing()
         return fields
+
+
+def _as_input(
+    produced: Any, encoder: Encoder | None, bits: int | None
+) -> tuple[npt.NDArray[Any], int | None]:
+    """The ring vector (and its bit width) from what a task function returned."""
+    if encoder is None:
+        if isinstance(produced, tuple):
+            raise ConfigError("a weight needs an encoder (integer vectors carry no weight)")
+        data = np.asarray(produced)
+        if data.ndim != 1 or data.shape[0] < 1:
+            raise ConfigError(f"the vector must be 1-D and non-empty, got shape {data.shape}")
+        return data, bits
+    weight = None
+    if isinstance(produced, tuple) and len(produced) == 2:
+        produced, weight = produced
+    return np.asarray(encoder.encode(produced, weight=weight)), encoder.bits
 
 
 def local_input_problem(

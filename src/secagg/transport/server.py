@@ -31,6 +31,7 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
+from secagg.context import context_digest
 from secagg.errors import ConfigError, RoundAbortedError
 from secagg.identity_registry import IdentityRegistryFile
 from secagg.protocol.config import DIGEST_BYTES, Mode, RoundConfig
@@ -56,8 +57,11 @@ from secagg.transport.codec import (
     parse_client_frame,
     server_frame,
 )
+from secagg.transport.health import add_health, set_serving
 from secagg.transport.hello import challenge_frame
 from secagg.transport.lobby import ClientConn, Lobby, reject_frame
+from secagg.transport.metrics import ServerMetrics
+from secagg.transport.taskwire import task_frames
 
 __all__ = ["DEFAULT_MAX_DIM", "METHOD", "AggregationServer", "RoundReport", "ServerOptions"]
 
@@ -109,6 +113,11 @@ class ServerOptions:
     # The digest of what the clients were handed for the round (secagg.context), announced in
     # the RoundConfig; clients that computed another digest abort with context-mismatch.
     context_digest: bytes | None = None
+    # Joiners that may wait in the lobby at once (None: 4 x clients + 16); more are refused
+    # with server-full. Bounds the server's memory for streams that are not in a round.
+    max_waiting: int | None = None
+    # The largest task (model, query) :meth:`AggregationServer.set_task` accepts.
+    max_task_bytes: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.clients < 2:
@@ -134,6 +143,10 @@ class ServerOptions:
             raise ConfigError(f"context_digest must be {DIGEST_BYTES} bytes (secagg.context)")
         if self.mode == "malicious" and self.registry is None:
             raise ConfigError("malicious mode needs the clients' identity registry")
+        if self.max_waiting is not None and self.max_waiting < 1:
+            raise ConfigError(f"max_waiting must be at least 1, got {self.max_waiting}")
+        if self.max_task_bytes < 0:
+            raise ConfigError("max_task_bytes must be >= 0")
 
 
 @dataclass
@@ -203,6 +216,8 @@ class _Slots:
     welcomed_at: dict[int, float] = field(default_factory=dict)
     vacant: dict[int, tuple[DropReason, str]] = field(default_factory=dict)
     refill: bool = False
+    task: bytes | None = None  # what every client of the round is handed after Welcome
+    task_frames: list[bytes] | None = None
 
     def names(self) -> dict[int, str]:
         return {i: c.name for i, c in self.holders.items()}
@@ -219,7 +234,9 @@ class AggregationServer:
     may quote client-chosen names and details, so a console must print them as plain text.
     ``credentials`` are gRPC server credentials; None means plaintext (loopback testing only).
     ``on_round`` is called with each round's report as soon as the round ended (completed,
-    aborted or interrupted), before the next round starts.
+    aborted or interrupted), before the next round starts; it may call :meth:`set_task` for the
+    next round or :meth:`finish` to make it the last. ``metrics`` (see
+    :mod:`secagg.transport.metrics`) counts rounds, clients and bytes for Prometheus.
     """
 
     def __init__(
@@ -231,6 +248,7 @@ class AggregationServer:
         log: Callable[[str], None] | None = None,
         status: Callable[[str], None] | None = None,
         on_round: Callable[[RoundReport], None] | None = None,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         self.options = options
         self.bind_address = address if isinstance(address, Address) else parse_address(address)
@@ -240,9 +258,15 @@ class AggregationServer:
         self._status = status or (lambda _line: None)
         self._on_round = on_round
         self._server: grpc.aio.Server | None = None
+        self.metrics = metrics
+        self._task: bytes | None = None
+        if metrics is not None:
+            metrics.watch_lobby(lambda: self._lobby.live())
+        self._finishing = False
+        self._health: Any = None
         self._lobby = Lobby(
             dim=options.dim,
-            capacity=4 * options.clients + 16,
+            capacity=options.max_waiting or 4 * options.clients + 16,
             max_message_bytes=options.max_message_bytes,
             registry=options.registry,
             mode=options.mode,
@@ -287,6 +311,7 @@ class AggregationServer:
                 ),
             )
         )
+        self._health = add_health(server)
         problem = bind_problem(self.bind_address)
         if problem is not None:  # say it in one line, before gRPC logs a bind failure
             raise ConfigError(f"cannot listen on {self.address}: {problem}")
@@ -303,7 +328,37 @@ class AggregationServer:
         await server.start()
         self._server = server
         self.port = int(port)
+        set_serving(self._health, serving=not self._finishing and self._shutdown is None)
         return self.port
+
+    def set_task(self, task: bytes | None) -> None:
+        """Hand ``task`` (bytes; see :mod:`secagg.task`) to every client of the next round.
+
+        Its :func:`~secagg.context_digest` becomes the round config's ``context_digest`` (it
+        replaces ``options.context_digest``); each client checks the bytes it received against
+        it. None: the rounds from now on have no task.
+        """
+        if task is not None and len(task) > self.options.max_task_bytes:
+            raise ConfigError(
+                f"the task has {len(task)} bytes; max_task_bytes is {self.options.max_task_bytes}"
+            )
+        self._task = None if task is None else bytes(task)
+
+    def finish(self) -> None:
+        """Run no round after the current one (or the next, between rounds)."""
+        self._finishing = True
+        set_serving(self._health, serving=False)
+
+    @property
+    def round_number(self) -> int:
+        """The number of the round running or last run (0 before the first)."""
+        return self._round_no
+
+    @property
+    def round_id(self) -> str | None:
+        """The hex round id of the round running now (None between rounds)."""
+        slots = self._slots
+        return None if slots is None else slots.config.round_id.hex()
 
     def waiting(self) -> int:
         """How many clients wait in the lobby for a round (or for a slot to free up)."""
@@ -317,12 +372,14 @@ class AggregationServer:
         if self._shutdown is None:
             self._shutdown = detail
         self._lobby.accepting = False
+        set_serving(self._health, serving=False)
         if self._round_task is not None:
             self._round_task.cancel()
 
     async def stop(self, grace: float = 1.0) -> None:
         """Reject everyone still waiting and stop serving."""
         self._lobby.accepting = False
+        set_serving(self._health, serving=False)
         if self._shutdown is not None:
             self._lobby.refuse_all(AbortReason.SERVER_SHUTDOWN.value, self._shutdown)
         else:
@@ -334,7 +391,7 @@ class AggregationServer:
         """Run all rounds (the server must be started); returns one report per round."""
         try:
             for number in range(1, self.options.rounds + 1):
-                if self._shutdown is not None:
+                if self._shutdown is not None or self._finishing:
                     break
                 report = RoundReport(round=number)
                 task = asyncio.create_task(self._run_round(number, report))
@@ -351,6 +408,8 @@ class AggregationServer:
                 else:
                     task.result()  # a bug in the round surfaces here
                 self.reports.append(report)
+                if self.metrics is not None:
+                    self.metrics.round_ended(report)
                 if self._on_round is not None:
                     self._on_round(report)
         finally:
@@ -383,6 +442,8 @@ class AggregationServer:
             yield reject_frame(AbortReason.SERVER_SHUTDOWN.value, self._shutdown)
             return
         refusal = self._lobby.admit(conn, first)
+        if self.metrics is not None:
+            self.metrics.hello(refusal)
         if refusal is not None:
             yield refusal
             return
@@ -517,6 +578,8 @@ class AggregationServer:
         started = loop.time()
         members = await self._gather()
         report.timings["join"] = loop.time() - started
+        if self.metrics is not None:
+            self.metrics.round_started()
         minimum = max(2, opts.min_clients or opts.clients)
         if not members:
             joined = self._lobby.live()
@@ -539,7 +602,11 @@ class AggregationServer:
                 dropout_rate=opts.dropout_rate,
                 corrupt_rate=opts.corrupt_rate,
                 allow_unsafe=opts.allow_unsafe,
-                context_digest=opts.context_digest or bytes(DIGEST_BYTES),
+                context_digest=(
+                    context_digest(task)
+                    if (task := self._task) is not None
+                    else opts.context_digest or bytes(DIGEST_BYTES)
+                ),
             )
             registry = None
             if opts.registry is not None:
@@ -556,7 +623,13 @@ class AggregationServer:
             return
         # Slots of idle joiners are refilled from the lobby in semi-honest mode only: in
         # malicious mode Welcome's roster binds each index to a registered name.
-        slots = _Slots(number, config, dict(enumerate(members, 1)), refill=opts.mode != "malicious")
+        slots = _Slots(
+            number,
+            config,
+            dict(enumerate(members, 1)),
+            refill=opts.mode != "malicious",
+            task=task,
+        )
         self._slots = slots
         try:
             await self._drive(slots, session, report)
@@ -611,9 +684,25 @@ class AggregationServer:
                 max_message_bytes=opts.max_message_bytes,
                 chunk_words=opts.chunk_bytes // (4 if config.bits <= 32 else 8),
                 roster=roster,
+                task_bytes=0 if slots.task is None else len(slots.task),
             )
         )
-        return conn.send(welcome.SerializeToString())
+        sent = conn.send(welcome.SerializeToString())
+        for frame in self._task_frames(slots, conn):
+            sent += conn.send(frame)
+        return sent
+
+    def _task_frames(self, slots: _Slots, conn: ClientConn) -> list[bytes]:
+        """The serialized TaskChunk frames of the round's task (the same objects for every
+        client: queued frames share memory, so the task is held once per round)."""
+        del conn  # every client gets the same task
+        if slots.task is None:
+            return []
+        if slots.task_frames is None:
+            slots.task_frames = task_frames(
+                slots.config.session_id, slots.task, self.options.chunk_bytes
+            )
+        return slots.task_frames
 
     def _refill(self, slots: _Slots, session: ServerSession, report: RoundReport) -> None:
         """Give slots whose holder vanished or idled past ``keys_timeout`` in round 0 to
@@ -675,6 +764,8 @@ class AggregationServer:
             "dim": config.dim,
             "mode": config.mode,
         }
+        if self.metrics is not None:
+            self.metrics.running_sum(word_bytes)
         self.log(
             f"round {number}: {config.num_clients} clients, D={config.dim}, b={config.bits}, "
             f"k={config.degree}, t={config.threshold}, mode={config.mode}"
