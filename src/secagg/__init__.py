@@ -10,18 +10,26 @@ from __future__ import annotations
 from secagg.context import context_digest
 from secagg.encoding import DPConfig, EncodingSpec
 from secagg.protocol.config import RoundConfig
+from secagg.service import RoundOutcome, Server
 from secagg.simulation import SimulationResult, simulate
-from secagg.transport.client import Client
+from secagg.task import Task, pack_arrays, unpack_arrays
+from secagg.transport.client import Client, Outcome
 
 __all__ = [
     "Client",
     "DPConfig",
     "EncodingSpec",
+    "Outcome",
     "RoundConfig",
+    "RoundOutcome",
+    "Server",
     "SimulationResult",
+    "Task",
     "__version__",
     "context_digest",
+    "pack_arrays",
     "simulate",
+    "unpack_arrays",
 ]
 
 __version__ = "0.1.0"

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,6 +174,7 @@ class RoundReport:
     bytes_received: dict[str, int] = field(default_factory=dict)
     bytes_sent: dict[str, int] = field(default_factory=dict)
     total: npt.NDArray[np.unsignedinteger] | None = None
+    task_digest: str | None = None  # hex context digest of the task handed out, if any
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (without the sum itself)."""
@@ -182,6 +184,7 @@ class RoundReport:
             "abort_reason": self.abort_reason,
             "abort_detail": self.abort_detail,
             "round_id": self.round_id,
+            "task_digest": self.task_digest,
             **self.config,
             "included": self.included,
             "dropped": self.dropped,
@@ -234,8 +237,8 @@ class AggregationServer:
     may quote client-chosen names and details, so a console must print them as plain text.
     ``credentials`` are gRPC server credentials; None means plaintext (loopback testing only).
     ``on_round`` is called with each round's report as soon as the round ended (completed,
-    aborted or interrupted), before the next round starts; it may call :meth:`set_task` for the
-    next round or :meth:`finish` to make it the last. ``metrics`` (see
+    aborted or interrupted), before the next round starts (a coroutine is awaited); it may
+    call :meth:`set_task` for the next round or :meth:`finish` to make it the last. ``metrics`` (see
     :mod:`secagg.transport.metrics`) counts rounds, clients and bytes for Prometheus.
     """
 
@@ -247,7 +250,7 @@ class AggregationServer:
         credentials: grpc.ServerCredentials | None = None,
         log: Callable[[str], None] | None = None,
         status: Callable[[str], None] | None = None,
-        on_round: Callable[[RoundReport], None] | None = None,
+        on_round: Callable[[RoundReport], Awaitable[None] | None] | None = None,
         metrics: ServerMetrics | None = None,
     ) -> None:
         self.options = options
@@ -411,7 +414,9 @@ class AggregationServer:
                 if self.metrics is not None:
                     self.metrics.round_ended(report)
                 if self._on_round is not None:
-                    self._on_round(report)
+                    called = self._on_round(report)
+                    if inspect.isawaitable(called):
+                        await called  # e.g. computing the next round's task
         finally:
             await self.stop()
         return self.reports
@@ -630,6 +635,8 @@ class AggregationServer:
             refill=opts.mode != "malicious",
             task=task,
         )
+        if task is not None:
+            report.task_digest = config.context_digest.hex()
         self._slots = slots
         try:
             await self._drive(slots, session, report)
