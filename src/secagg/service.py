@@ -180,6 +180,12 @@ class Server:
             self.metrics_port = self.metrics.serve(addr.host, addr.port)
         return await self._server.start()
 
+    def expect(self, clients: int) -> None:
+        """Wait for ``clients`` joiners from the next round on (call it from the callback)."""
+        if self.encoder is not None and clients > self.encoder.n_clients:
+            raise ConfigError(f"the encoder allows at most {self.encoder.n_clients} clients")
+        self._server.expect(clients)
+
     def request_shutdown(self, detail: str) -> None:
         """Stop at once: the running round ends as interrupted (see AggregationServer)."""
         self._server.request_shutdown(detail)

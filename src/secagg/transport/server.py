@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -346,6 +347,19 @@ class AggregationServer:
                 f"the task has {len(task)} bytes; max_task_bytes is {self.options.max_task_bytes}"
             )
         self._task = None if task is None else bytes(task)
+
+    def expect(self, clients: int) -> None:
+        """Wait for ``clients`` joiners from the next round on (e.g. after losing some for good).
+
+        Capped below by ``min_clients``' floor of 2; raises :class:`ConfigError` like
+        :class:`ServerOptions` for an impossible count.
+        """
+        minimum = self.options.min_clients
+        self.options = dataclasses.replace(
+            self.options,
+            clients=clients,
+            min_clients=None if minimum is None else min(minimum, clients),
+        )
 
     def finish(self) -> None:
         """Run no round after the current one (or the next, between rounds)."""
