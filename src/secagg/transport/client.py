@@ -404,7 +404,7 @@ class Client:
             async with self._channel() as channel:
                 call = channel.stream_stream(METHOD)()
                 try:
-                    fields = await self._run(call, source, bits, dim)
+                    await self._run(call, source, bits, dim, fields)
                     return Outcome(
                         True, self.name, seconds=time.perf_counter() - started, **self._io(fields)
                     )
@@ -595,8 +595,10 @@ class Client:
             )
 
     async def _run(
-        self, call: Any, source: _Source, bits: int | None, dim: int
-    ) -> dict[str, Any]:
+        self, call: Any, source: _Source, bits: int | None, dim: int, fields: dict[str, Any]
+    ) -> None:
+        """Run the round on ``call``; fills ``fields`` (index, round, ...) as it learns them,
+        so a failed round's outcome still names them."""
         await self._hello(call, dim)
         self._progress(f"waiting to join at {self.server} as {self.name!r}")
         frame = await self._read(call, self._timeout)
@@ -610,12 +612,12 @@ class Client:
             config = RoundConfig.decode(welcome.config, allow_unsafe=True)
         except ConfigError as exc:
             raise _Failed("malformed-message", f"bad round config: {exc}") from None
-        fields: dict[str, Any] = {
-            "index": welcome.index,
-            "round_id": config.round_id.hex(),
-            "num_clients": config.num_clients,
-            "round": int(welcome.round),
-        }
+        fields.update(
+            index=welcome.index,
+            round_id=config.round_id.hex(),
+            num_clients=config.num_clients,
+            round=int(welcome.round),
+        )
         if not _first_time(self.name, config.session_id):
             raise _Failed(
                 AbortReason.REPEATED_SESSION.value,
@@ -713,7 +715,6 @@ class Client:
             raise _Failed("not-included", "the round completed without this client's input")
         self._progress(f"included in the sum with {len(included)} clients")
         await call.done_writing()
-        return fields
 
 
 def _as_input(
