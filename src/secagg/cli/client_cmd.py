@@ -182,6 +182,8 @@ def client_command(
         problem = local_input_problem(vector, bits, dim)
         if problem is not None:
             raise click.BadParameter(f"{input_path}: {problem[1]}", param_hint="--input")
+    if dim is None and vector is not None and rounds > 1:
+        dim = int(vector.shape[0])  # the repeated rounds' D is the input's length
     roots = None if ca_cert is None else load_ca_certificates(ca_cert)
     stall: Round | None = None if stall_at is None else parse_dropout_round(stall_at)
 
