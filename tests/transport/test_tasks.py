@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import grpc
 import numpy as np
 import pytest
 
@@ -296,3 +297,32 @@ def test_task_chunks_are_checked() -> None:
         TaskAssembler(b"\x01" * 32, 7, 100).add(frames[0])
     with pytest.raises(FrameError, match="does not fit"):
         TaskAssembler(sid, 2, 100).add(frames[0])
+
+
+def test_health_is_serving_while_accepting_rounds_and_not_serving_when_draining() -> None:
+    """finish() (the last round runs on, no new one starts) turns health NOT_SERVING at once,
+    while the server still answers, so an orchestrator stops routing new clients to it."""
+    health_pb2 = pytest.importorskip("grpc_health.v1.health_pb2", reason="extra 'metrics'")
+    from grpc_health.v1 import health_pb2_grpc
+
+    async def check(port: int) -> int:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+            return int(reply.status)
+
+    async def main() -> tuple[int, int, list[secagg.RoundOutcome]]:
+        server = secagg.Server("127.0.0.1:0", clients=2, dim=4, insecure=True, join_timeout=30)
+        run = asyncio.create_task(server.run(lambda _o: None))
+        port = await _started(server, run)
+        before = await check(port)
+        server.aggregation_server.finish()
+        await asyncio.sleep(0)  # the status update is a task on the loop
+        after = await check(port)
+        server.request_shutdown("test")
+        return before, after, await run
+
+    before, after, outcomes = asyncio.run(main())
+    assert before == health_pb2.HealthCheckResponse.SERVING
+    assert after == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert outcomes[0].report.status == "interrupted"
