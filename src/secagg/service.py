@@ -157,9 +157,12 @@ class Server:
             address,
             credentials=credentials,
             log=log,
+            on_round=self._after_round,
             metrics=self.metrics,
         )
         self.metrics_port: int | None = None
+        self._callback: RoundCallback | None = None
+        self._outcomes: list[RoundOutcome] = []
 
     @property
     def port(self) -> int:
@@ -202,29 +205,33 @@ class Server:
         and returns the next round's task; an aborted round calls it too, so it decides
         whether to retry with the same task.
         """
-        outcomes: list[RoundOutcome] = []
-        server = self._server
-
-        async def after(report: RoundReport) -> None:
-            outcome = self._outcome(report)
-            outcomes.append(outcome)
-            produced = on_round(outcome)
-            if inspect.isawaitable(produced):
-                produced = await produced
-            if produced is None:
-                server.finish()
-            else:
-                server.set_task(task_bytes(produced))
-
-        server._on_round = after
-        server.set_task(None if task is None else task_bytes(task))
+        if self.analytics is not None and task is not None:
+            raise ConfigError("an analytics round binds its query: it takes no task")
+        self._callback = on_round
+        self._outcomes = []
+        self._server.set_task(None if task is None else task_bytes(task))
         await self.start()
         try:
-            await server.run()
+            await self._server.run()
         finally:
             if self.metrics is not None:
                 self.metrics.close()
-        return outcomes
+        return self._outcomes
+
+    async def _after_round(self, report: RoundReport) -> None:
+        """The server's on_round: hand the outcome to the callback, apply its answer."""
+        outcome = self._outcome(report)
+        self._outcomes.append(outcome)
+        if self._callback is None:
+            self._server.finish()
+            return
+        produced = self._callback(outcome)
+        if inspect.isawaitable(produced):
+            produced = await produced
+        if produced is None:
+            self._server.finish()
+        else:
+            self._server.set_task(task_bytes(produced))
 
     def _outcome(self, report: RoundReport) -> RoundOutcome:
         result: DecodedResult | AnalyticsResult | None = None

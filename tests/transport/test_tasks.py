@@ -220,9 +220,8 @@ def test_two_models_to_two_groups_abort_the_malicious_round() -> None:
             "127.0.0.1:0", clients=6, dim=3, bits=16, mode="malicious", registry=registry,
             insecure=True, **FAST,
         )  # fmt: skip
-        evil = _TwoModels(
-            server.options, "127.0.0.1:0", credentials=None, metrics=None
-        )
+        # The same server, with the malicious task hand-out swapped in.
+        evil = _TwoModels(server.options, "127.0.0.1:0", on_round=server._after_round)
         evil.other = model_b
         server._server = evil
         run = asyncio.create_task(server.run(lambda _o: None, task=model_a))
