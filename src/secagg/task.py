@@ -121,4 +121,4 @@ def _flatten(node: Any, prefix: str, out: dict[str, npt.NDArray[Any]], depth: in
     arr = np.asarray(node)
     if arr.dtype.kind not in "biufc":
         raise ConfigError(f"task leaf {prefix[:-1]!r} has dtype {arr.dtype}; numbers only")
-    out[prefix[:-1]] = np.ascontiguousarray(arr)
+    out[prefix[:-1]] = np.asarray(arr, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
