@@ -75,3 +75,12 @@ def test_analytics_benchmark_quick_run(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     for text in ("secure+DP MAE", "local DP MAE: OUE", "real protocol check", "per client"):
         assert text in out
+
+
+def test_abort_rate_benchmark_counts_aborts(capsys: pytest.CaptureFixture[str]) -> None:
+    # Every client drops (rate 0.99): rounds of 4 abort, and the table says so.
+    assert _load("bench_default_abort_rate").main(["--sizes", "4:2", "--rate", "0.99"]) == 0
+    out = capsys.readouterr().out
+    row = out.strip().splitlines()[-1].split()
+    assert row[:5] == ["4", "3", "3", "2", "2"]  # n, k, t, seeds, aborts
+    assert row[5] == "100.00%"

@@ -20,7 +20,11 @@ def _inputs(n: int, dim: int, bits: int, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("bits", [8, 32, 48])
 def test_total_and_included(bits: int) -> None:
     x = _inputs(12, 30, bits)
-    result = secagg.simulate(x, bits=bits, dropout={0: "share-keys", 5: 2, 7: "unmasking"}, seed=1)
+    # 3 of 12 dropping is 25%: the default finder would give a threshold that survives no more
+    # than one dropout at n = 12 (its privacy floor); this test is about dropouts, so it picks
+    # the complete graph with the rule's threshold itself.
+    dropout = {0: "share-keys", 5: 2, 7: "unmasking"}
+    result = secagg.simulate(x, bits=bits, degree=11, dropout=dropout, seed=1)
     assert result.total.dtype == (np.uint32 if bits <= 32 else np.uint64)
     assert result.included == [i for i in range(12) if i not in (0, 5)]
     assert set(result.dropped) == {0, 5}
@@ -101,3 +105,16 @@ def test_readme_names_the_real_timing_fields() -> None:
     timing = secagg.simulate(_inputs(3, 4, 8), bits=8, seed=6).timings["unmasking"]
     assert named
     assert all(hasattr(timing, name) for name in named), named
+
+
+def test_default_parameters_record_their_bounds_and_explain_an_abort() -> None:
+    x = _inputs(10, 4, 16)
+    result = secagg.simulate(x, bits=16, seed=1)
+    found = result.config.parameters
+    assert found is not None
+    assert (found.degree, found.threshold) == (9, 9)  # private to 2^-40 at n = 10
+    assert not found.meets_correctness
+    assert found.abort_probability == pytest.approx(1 - 0.95**10 - 10 * 0.05 * 0.95**9)
+    # Two dropouts break t = 9 of 10; the error says the finder knew no parameters would hold.
+    with pytest.raises(RoundAbortedError, match=r"the finder chose k=9, t=9 \(complete graph\)"):
+        secagg.simulate(x, bits=16, dropout={0: 2, 1: 2}, seed=1)

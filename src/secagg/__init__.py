@@ -10,6 +10,7 @@ from __future__ import annotations
 from secagg.context import context_digest
 from secagg.encoding import DPConfig, EncodingSpec
 from secagg.protocol.config import RoundConfig
+from secagg.protocol.policy import ClientPolicy
 from secagg.service import RoundOutcome, Server
 from secagg.simulation import SimulationResult, simulate
 from secagg.task import Task, pack_arrays, unpack_arrays
@@ -17,6 +18,7 @@ from secagg.transport.client import Client, Outcome
 
 __all__ = [
     "Client",
+    "ClientPolicy",
     "DPConfig",
     "EncodingSpec",
     "Outcome",

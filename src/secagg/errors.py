@@ -40,14 +40,17 @@ class ConfigError(SecAggError, ValueError):
 
 
 class UnsafeParametersError(ConfigError):
-    """Parameters that work but break the threat model's rule; ``allow_unsafe`` accepts them.
+    """Round parameters are weaker than a safety rule or a client's own floor allows.
 
     ``problem`` says what is unsafe without naming how to override it, so that each interface
-    (Python keyword, CLI flag) can add its own way.
+    (Python keyword, CLI flag) can add its own way; ``override`` is the Python way, appended
+    to the message.
     """
 
-    def __init__(self, problem: str) -> None:
-        super().__init__(f"{problem} (pass allow_unsafe=True to use it anyway)")
+    def __init__(
+        self, problem: str, *, override: str | None = "pass allow_unsafe=True to use it anyway"
+    ) -> None:
+        super().__init__(problem if override is None else f"{problem} ({override})")
         self.problem = problem
 
 

@@ -62,6 +62,7 @@ class AbortReason(StrEnum):
     MISSING_REVEAL = "missing-reveal"
     BAD_REVEAL = "bad-reveal"
     REPEATED_SESSION = "repeated-session"
+    UNSAFE_PARAMETERS = "unsafe-parameters"  # the client's own floor refused n, k, t
 
 
 class RejectReason(StrEnum):

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from secagg.crypto.entropy import DeterministicRandom, RandomSource, SystemRandom
 from secagg.crypto.prg import word_dtype
 from secagg.encoding import DecodedResult, DPConfig, Encoder, EncodingSpec
-from secagg.errors import ConfigError
+from secagg.errors import ConfigError, RoundAbortedError
 from secagg.graph import NeighbourGraph
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.config import Mode, RoundConfig
@@ -27,12 +27,14 @@ from secagg.protocol.messages import (
     ServerMessage,
     message_size,
 )
+from secagg.protocol.policy import ClientPolicy
 from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
 
 __all__ = ["PhaseTiming", "SimulationResult", "parse_dropout_round", "simulate"]
 
 _ROUND_NAMES = {r.label: r for r in Round}
+_DESIGN_DROPOUT_RATE = 0.05  # ClientPolicy's default assumption
 
 
 def parse_dropout_round(value: int | str | Round) -> Round:
@@ -218,16 +220,19 @@ def _run_round(
     }
     if context_digest is not None:
         create["context_digest"] = context_digest
-    try:
-        config = RoundConfig.create(
-            n, dim, bits, degree=degree, dropout_rate=min(max(rate_hint, 0.01), 0.5), **create
-        )
-    except ConfigError:
-        if degree is not None:
-            raise
-        # The dropout injected here may exceed what any sparse graph tolerates; the complete
-        # graph is the safe choice, and the round shows what such dropout does to it.
-        config = RoundConfig.create(n, dim, bits, degree=n - 1, **create)
+    # The design dropout rate is at least the 5% default, so a round that injects none still
+    # gets parameters that default clients accept; more injected dropout asks for more.
+    design_rate = min(max(rate_hint, _DESIGN_DROPOUT_RATE), 0.5)
+    config = RoundConfig.create(n, dim, bits, degree=degree, dropout_rate=design_rate, **create)
+    # The simulated clients judge the config with the simulation's own assumptions. A degree
+    # or threshold given explicitly is the caller's choice for every client, so it is accepted
+    # even below that floor (the mode's threshold rule still needs allow_unsafe).
+    policy = ClientPolicy(
+        corrupt_rate=corrupt_rate,
+        dropout_rate=design_rate,
+        allow_weak_parameters=degree is not None or threshold is not None,
+        allow_unsafe=allow_unsafe,
+    )
     # Malicious mode: the clients derive the graph by commit-reveal during the round.
     graph = (
         None
@@ -250,6 +255,7 @@ def _run_round(
             graph=graph,
             identity=None if identities is None else identities[i + 1],
             registry=registry,
+            policy=policy,
         )
         for i in range(n)
     }
@@ -266,6 +272,13 @@ def _run_round(
             expand_masks=None if pool is None else pool.add_many,
         )
         return _drive(config, clients, server, schedule, mode, progress)
+    except RoundAbortedError as exc:
+        found = config.parameters
+        if found is None or found.meets_correctness or degree is not None:
+            raise
+        # The finder knew no parameters reach its correctness target here: say so, with numbers.
+        detail = f"{exc.detail}; the finder chose {found.describe()}"
+        raise RoundAbortedError(exc.reason, detail) from exc
     finally:
         if pool is not None:
             pool.close()
@@ -420,7 +433,12 @@ def simulate(
     ``dropout_round`` or at a random round when it is None) or an explicit schedule
     ``{client: round}`` (0-based clients; rounds as numbers 0..4 or names such as
     ``"masked-input"``): the client sends nothing from that round on. ``degree`` and
-    ``threshold`` default to the parameter finder's choice for n and the dropout rate.
+    ``threshold`` default to the parameter finder's choice for n, the dropout rate (at least
+    5%) and ``corrupt_rate``; ``result.config.parameters`` holds their failure bounds (for
+    small n the finder may miss the correctness target and says so there, with the abort
+    probability). The simulated clients check the config with
+    :class:`~secagg.protocol.policy.ClientPolicy` at those rates; an explicit ``degree`` or
+    ``threshold`` is the caller's own choice and is accepted below that floor.
     ``seed`` makes keys, graph, rounding and dropouts reproducible (never in production).
     ``progress(round_name, clients)`` is called as each round starts. ``workers`` > 1 spreads
     the server's mask removal over that many processes. ``context_digest`` (32 bytes) is bound

@@ -114,6 +114,15 @@ def test_report_contract(procs: Procs) -> None:
     total = procs.total()
     assert np.array_equal(total.astype(np.uint64), plain_sum(vectors, names, 12))
     assert '"included": true' in procs.log("alice")
+    # The server says what its default parameters cost: at n = 4 privacy to 2^-40 under 5%
+    # independent corruption needs t = 3 of 4, which a second dropout breaks (1.4% of rounds).
+    first = report["rounds"][0]
+    assert (first["degree"], first["threshold"]) == (3, 3)
+    assert first["meets_correctness_target"] is False
+    assert first["abort_probability"] == pytest.approx(1 - 0.95**4 - 4 * 0.05 * 0.95**3)
+    assert first["privacy_failure_log2"] is None  # impossible under the model
+    assert "parameters k=3, t=3 (complete graph)" in procs.log("server")
+    assert "abort probability <= 1.4%" in procs.log("server")
     _check_readme_fields(report)
 
 
@@ -121,7 +130,7 @@ def _backticked(text: str) -> set[str]:
     """Field names in a README passage: backticked words outside parentheses (values)."""
     while re.search(r"\([^()]*\)", text):
         text = re.sub(r"\([^()]*\)", "", text)
-    return set(re.findall(r"`([a-z_]+)`", text))
+    return set(re.findall(r"`([a-z_][a-z0-9_]*)`", text))
 
 
 def _check_readme_fields(report: dict[str, object]) -> None:

@@ -20,6 +20,10 @@ def test_json_output() -> None:
             "50",
             "--bits",
             "16",
+            # 2 of 8 dropping: the default threshold for n = 8 (7, its privacy floor) survives
+            # one, so this test names the complete graph with the rule's threshold itself.
+            "--degree",
+            "7",
             "--dropout",
             "0.25",
             "--dropout-round",
@@ -33,6 +37,7 @@ def test_json_output() -> None:
     summary = json.loads(result.output)
     assert summary["matches_plain_sum"] is True
     assert summary["included"] == 6
+    assert 0 < summary["parameters"]["abort_probability"] < 1  # the figure for the chosen k, t
     assert len(summary["dropped"]) == 2
     assert summary["bytes"]["client_sent_mean"] > 50 * 4
     assert set(summary["timings"]) >= {"advertise-keys", "unmasking"}

@@ -155,7 +155,9 @@ def test_our_finder_on_fcp_table(
     fcp: tuple[int, int],
     ours: tuple[int, int],
 ) -> None:
-    found = find_parameters(n, dropout_rate=dropout, corrupt_rate=corrupt, mode=mode)
+    found = find_parameters(
+        n, dropout_rate=dropout, corrupt_rate=corrupt, mode=mode, model="fixed-count"
+    )
     assert (found.degree, found.threshold) == ours
     assert found.degree >= fcp[0]  # never sparser than FCP
     assert found.complete == (found.degree == n - 1)
@@ -206,7 +208,9 @@ def test_finder_equals_brute_force(n: int, dropout: float, corrupt: float, mode:
         n, math.floor(Fraction(str(corrupt)) * n), math.floor(Fraction(str(dropout)) * n), mode
     )
     try:
-        found = find_parameters(n, dropout_rate=dropout, corrupt_rate=corrupt, mode=mode)
+        found = find_parameters(
+            n, dropout_rate=dropout, corrupt_rate=corrupt, mode=mode, model="fixed-count"
+        )
     except ConfigError:
         assert expected is None
     else:
@@ -219,6 +223,8 @@ def test_finder_equals_brute_force(n: int, dropout: float, corrupt: float, mode:
 def test_finder_equals_brute_force_on_larger_cases(
     n: int, dropout: float, corrupt: float, mode: Mode
 ) -> None:
-    found = find_parameters(n, dropout_rate=dropout, corrupt_rate=corrupt, mode=mode)
+    found = find_parameters(
+        n, dropout_rate=dropout, corrupt_rate=corrupt, mode=mode, model="fixed-count"
+    )
     expected = _brute_force(n, math.floor(corrupt * n + 1e-9), math.floor(dropout * n + 1e-9), mode)
     assert (found.degree, found.threshold) == expected

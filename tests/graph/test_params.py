@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from fractions import Fraction
@@ -123,13 +124,18 @@ def test_check_parameters_refuses_unsafe_values_unless_allowed(
     check_parameters(1000, degree, threshold, mode, allow_unsafe=True)
 
 
+# The tests in this part pin the fixed-count model (FCP's), which the finder keeps as an option;
+# the default independent-draws model has its own tests in test_independent_model.py.
+_fixed = functools.partial(find_parameters, model="fixed-count")
+
+
 # -- find_parameters: reference points and fallbacks ---------------------------------------
 
 
 def test_fcp_reference_point() -> None:
     # google-parfait/federated-compute graph_parameter_finder_test.cc: 1000 clients, 5% corrupt,
     # 5% dropout, semi-honest -> degree 30, threshold 17.
-    found = find_parameters(1000, dropout_rate=0.05, corrupt_rate=0.05, mode="semi-honest")
+    found = _fixed(1000, dropout_rate=0.05, corrupt_rate=0.05, mode="semi-honest")
     assert (found.degree, found.threshold, found.complete) == (30, 17, False)
     assert found.privacy_failure_log2 <= -40
     assert found.correctness_failure_log2 <= -20
@@ -159,7 +165,7 @@ def test_fcp_reference_point() -> None:
 def test_documented_outputs(
     n: int, dropout: float, corrupt: float, mode: Mode, expected: tuple[int, int]
 ) -> None:
-    found = find_parameters(n, dropout_rate=dropout, corrupt_rate=corrupt, mode=mode)
+    found = _fixed(n, dropout_rate=dropout, corrupt_rate=corrupt, mode=mode)
     assert (found.degree, found.threshold) == expected
     assert not found.complete
 
@@ -178,7 +184,7 @@ def test_documented_outputs(
 def test_small_n_falls_back_to_the_complete_graph(
     n: int, mode: Mode, expected: tuple[int, int]
 ) -> None:
-    found = find_parameters(n, mode=mode)
+    found = _fixed(n, mode=mode)
     assert (found.degree, found.threshold) == expected
     assert found.complete
     assert found.degree == n - 1
@@ -188,7 +194,7 @@ def test_small_n_falls_back_to_the_complete_graph(
 def test_complete_graph_when_no_sparse_degree_works() -> None:
     # Malicious mode needs more than 2/3 of a neighbourhood alive; with 33% dropout no sparse
     # graph on 100 clients gets there, but the complete graph (exactly 67 survivors) does.
-    found = find_parameters(100, dropout_rate=0.33, corrupt_rate=0.05, mode="malicious")
+    found = _fixed(100, dropout_rate=0.33, corrupt_rate=0.05, mode="malicious")
     assert found == GraphParameters(99, 67, True, -math.inf, -math.inf)
 
 
@@ -205,7 +211,7 @@ def test_infeasible_requirements_raise(
     n: int, dropout: float, corrupt: float, mode: Mode, message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        find_parameters(n, dropout_rate=dropout, corrupt_rate=corrupt, mode=mode)
+        _fixed(n, dropout_rate=dropout, corrupt_rate=corrupt, mode=mode)
 
 
 @pytest.mark.parametrize(
@@ -231,16 +237,16 @@ def test_find_parameters_validation(kwargs: dict[str, object], message: str) -> 
 
 def test_rates_are_read_as_the_decimals_they_print_as() -> None:
     # 0.07 * 100 is 7.000000000000001 in binary floating point; it must count 7 clients.
-    assert find_parameters(100, dropout_rate=0.07) == find_parameters(
+    assert _fixed(100, dropout_rate=0.07) == _fixed(
         100,
         dropout_rate=Fraction(7, 100),  # type: ignore[arg-type]
     )
 
 
 def test_more_bits_never_give_a_smaller_degree() -> None:
-    low = find_parameters(5000, privacy_bits=20, correctness_bits=10)
-    default = find_parameters(5000)
-    high = find_parameters(5000, privacy_bits=80, correctness_bits=40)
+    low = _fixed(5000, privacy_bits=20, correctness_bits=10)
+    default = _fixed(5000)
+    high = _fixed(5000, privacy_bits=80, correctness_bits=40)
     assert low.degree <= default.degree <= high.degree
     assert high.privacy_failure_log2 <= -80
     assert high.correctness_failure_log2 <= -40
@@ -249,9 +255,9 @@ def test_more_bits_never_give_a_smaller_degree() -> None:
 def test_fast_for_a_million_clients() -> None:
     for mode in MODES:
         for dropout in (0.05, 0.10):
-            params_module._search.cache_clear()
+            params_module._search_fixed.cache_clear()
             start = time.perf_counter()
-            found = find_parameters(10**6, dropout_rate=dropout, mode=mode)
+            found = _fixed(10**6, dropout_rate=dropout, mode=mode)
             elapsed = time.perf_counter() - start
             assert found.degree < 200
             assert elapsed < 1.0, (mode, dropout, elapsed)  # measured: a few milliseconds
@@ -262,7 +268,7 @@ def test_fast_for_a_million_clients() -> None:
 
 def _find_or_none(n: int, dropout: float, corrupt: float, mode: Mode) -> GraphParameters | None:
     try:
-        return find_parameters(n, dropout_rate=dropout, corrupt_rate=corrupt, mode=mode)
+        return _fixed(n, dropout_rate=dropout, corrupt_rate=corrupt, mode=mode)
     except ConfigError:
         return None
 

@@ -14,6 +14,7 @@ from secagg.graph import NeighbourGraph
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.config import RoundConfig
 from secagg.protocol.messages import ClientMessage, Round, ServerMessage
+from secagg.protocol.policy import ClientPolicy
 from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
 
@@ -105,8 +106,13 @@ def make_harness(
     if bits == 64:
         inputs |= gen.integers(0, 2, size=(n, dim), dtype=np.uint64) << np.uint64(63)
     graph = NeighbourGraph(config.graph_seed, range(1, n + 1), config.degree)
+    # Harness rounds are small with the rule's smallest t: weak by a client's default floor
+    # (ClientPolicy), deliberately, so the protocol tests can run tiny rounds.
+    policy = ClientPolicy(allow_weak_parameters=True, allow_unsafe=allow_unsafe)
     clients = {
-        i: ClientSession(config, i, inputs[i - 1], rng=rng.fork(f"c{i}"), graph=graph)
+        i: ClientSession(
+            config, i, inputs[i - 1], rng=rng.fork(f"c{i}"), graph=graph, policy=policy
+        )
         for i in range(1, n + 1)
     }
     server = ServerSession(config, graph=graph)

@@ -45,6 +45,7 @@ from secagg.protocol.messages import (
     SharesDelivery,
     UnmaskResponse,
 )
+from secagg.protocol.policy import ClientPolicy
 from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
 from secagg.reasons import AbortReason
@@ -160,6 +161,9 @@ class MaliciousServer:
                 identity=self.identities[i],
                 registry=self.registry,
                 expected_context_digest=digests.get(i),
+                # Small complete-graph rounds with the rule's smallest t: weak by the default
+                # floor, deliberately; these tests attack other parts of the protocol.
+                policy=ClientPolicy(allow_weak_parameters=True),
             )
         self.server = ServerSession(self.config, registry=self.registry)
         self.advertised: Replies = {}  # round 0's AdvertiseKeys replies

@@ -763,6 +763,10 @@ def test_simulate_cli_runs_malicious_mode_with_dropouts() -> None:
             "40",
             "--mode",
             "malicious",
+            # 3 of 16 dropping: beyond what the default finder's private threshold survives at
+            # n = 16, so the test names the complete graph (rule threshold 11) itself.
+            "--degree",
+            "15",
             "--dropout",
             "0.2",
             "--dropout-round",

@@ -39,6 +39,7 @@ from secagg.protocol.messages import (
     SharesDelivery,
     UnmaskRequest,
 )
+from secagg.protocol.policy import ClientPolicy
 from secagg.protocol.server.state import ServerPhase
 from secagg.reasons import AbortReason
 from tests.protocol.malicious_server import MaliciousServer
@@ -299,6 +300,9 @@ def test_a_client_never_signs_a_second_u3_view_in_one_session() -> None:
 
 GN, GK, GT = 100, 2, 3  # accepted by the default validation; k = 2 is absurdly small for n
 COLLUDERS = (99, 100)  # 2% of the clients, below the finder's assumed 5%
+# The client-side floor refuses k = 2 at n = 100 on its own (tests/protocol/test_policy.py);
+# these tests switch it off to show that even then the server cannot steer the graph.
+WEAK_ON_PURPOSE = ClientPolicy(allow_weak_parameters=True)
 
 
 def _grind_config(rng_label: str) -> RoundConfig:
@@ -328,6 +332,7 @@ def _victim_view(
         rng=DeterministicRandom(client_seed),
         identity=key,
         registry=registry,
+        policy=WEAK_ON_PURPOSE,
     )
     advert = client.start()
     assert isinstance(advert, AdvertiseKeys)
@@ -410,6 +415,7 @@ def test_break2_grinding_finds_nothing_it_can_use() -> None:
         rng=DeterministicRandom("victim-2"),
         identity=client._identity,
         registry=client._registry,
+        policy=WEAK_ON_PURPOSE,
     )
     advert = second.start()
     assert isinstance(advert, AdvertiseKeys)

@@ -28,6 +28,7 @@ from secagg.identity_registry import (
     save_registry,
 )
 from secagg.protocol.identity import IdentityRegistry, MappingRegistry
+from secagg.protocol.policy import ClientPolicy
 
 
 def _key(label: str) -> SigningKey:
@@ -263,6 +264,7 @@ def test_a_malicious_round_runs_on_identities_and_a_registry_loaded_from_files(
             identity=load_identity(tmp_path / f"c{i}.key"),
             registry=loaded,
             expected_context_digest=secagg.context_digest(model),
+            policy=ClientPolicy(allow_weak_parameters=True),  # a tiny round, deliberately
         )
         for i in range(1, n + 1)
     }

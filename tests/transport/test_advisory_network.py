@@ -137,6 +137,7 @@ def _join(
         [
             *SECAGG, "client", "--server", f"127.0.0.1:{port}", "--input", str(path),
             "--name", name, "--timeout", "60", "--insecure", "--json",
+            "--allow-weak-parameters",  # n = 5 with k = t = 4: small on purpose
             "--identity", str(procs.tmp / f"{name}.key"),
             "--registry", str(procs.tmp / "registry.json"),
         ],
@@ -211,6 +212,7 @@ def test_a_client_refuses_a_session_id_it_already_joined(tmp_path: Path) -> None
                 timeout=30,
                 identity=load_identity(tmp_path / f"{n}.key"),
                 registry=loaded,
+                policy=secagg.ClientPolicy(allow_weak_parameters=True),  # n = 5, k = t = 4
             )
 
         first = await asyncio.gather(*(client(n).submit(vectors[n]) for n in NAMES))

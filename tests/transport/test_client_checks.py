@@ -149,7 +149,10 @@ def test_context_files_over_grpc_in_malicious_mode(procs: Procs) -> None:
     for n in names:
         context = ("--context", str(other if n == "m3" else model))
         identity = _identity_args(procs, n, registry)
-        clients[n] = procs.client(port, n, vectors[n], "--insecure", "--json", *context, *identity)
+        weak = ("--allow-weak-parameters",)  # n = 4 with k = t = 3: small on purpose
+        clients[n] = procs.client(
+            port, n, vectors[n], "--insecure", "--json", *weak, *context, *identity
+        )
     assert wait_all(list(clients.values())) == [0, 0, 0, 1], [procs.log(n) for n in names]
     assert _outcome(procs, "m3")["reason"] == "context-mismatch"
     assert wait_all([server]) == [0], procs.log("server")

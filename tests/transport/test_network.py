@@ -51,7 +51,12 @@ def test_clients_killed_in_each_round(procs: Procs) -> None:
     }
     started = {
         n: procs.client(
-            port, n, vectors[n], "--insecure", *(["--stall-at", stall[n]] if n in stall else [])
+            port,
+            n,
+            vectors[n],
+            "--insecure",
+            "--allow-weak-parameters",
+            *(["--stall-at", stall[n]] if n in stall else []),
         )
         for n in names
     }
@@ -141,7 +146,8 @@ def test_garbage_oversized_and_misbehaving_peers(procs: Procs) -> None:
         procs.adversary(port, "vanish", "vanisher", str(dim)),
         procs.adversary(port, "duplicate", "dup", str(dim)),
     ]
-    clients = [procs.client(port, n, vectors[n], "--insecure") for n in honest]
+    weak = "--allow-weak-parameters"  # t = 5 of 9: below a client's default floor, on purpose
+    clients = [procs.client(port, n, vectors[n], "--insecure", weak) for n in honest]
     assert wait_all(clients) == [0] * 4
     assert wait_all(members) == [0] * 5, [procs.log(m) for m in ("duplicate",)]
     assert wait_all([server]) == [0], procs.log("server")
@@ -213,7 +219,12 @@ def test_client_stalling_in_unmasking_stays_in_the_sum(procs: Procs) -> None:
     )  # fmt: skip
     clients = {
         n: procs.client(
-            port, n, vectors[n], "--insecure", *(["--stall-at", "unmasking"] if n == "c4" else [])
+            port,
+            n,
+            vectors[n],
+            "--insecure",
+            "--allow-weak-parameters",
+            *(["--stall-at", "unmasking"] if n == "c4" else []),
         )
         for n in names
     }
@@ -223,6 +234,8 @@ def test_client_stalling_in_unmasking_stays_in_the_sum(procs: Procs) -> None:
     assert report["included"] == names
     assert report["late"] == ["c4"]
     assert report["dropped"] == {}
+    # t = 3 of 5 is below a default client's floor: the server warns before the round runs.
+    assert "warning: clients with the default floor will refuse" in procs.log("server")
 
 
 def test_malicious_mode_with_an_identity_registry(procs: Procs) -> None:
@@ -253,7 +266,7 @@ def test_malicious_mode_with_an_identity_registry(procs: Procs) -> None:
     def join(n: str) -> subprocess.Popen[bytes]:
         return procs.client(
             port, n, vectors[n], "--insecure", "--identity", str(procs.tmp / f"{n}.key"),
-            "--registry", str(registry),
+            "--registry", str(registry), "--allow-weak-parameters",
         )  # fmt: skip
 
     stranger = join("stranger")

@@ -23,6 +23,7 @@ from secagg.context import context_file_digest
 from secagg.encoding.ring import to_ring
 from secagg.identity_registry import load_identity, load_registry
 from secagg.protocol.messages import Round
+from secagg.protocol.policy import ClientPolicy
 from secagg.reasons import AbortReason
 from secagg.simulation import parse_dropout_round
 from secagg.transport.client import Client, Outcome, local_input_problem
@@ -110,6 +111,25 @@ __all__ = ["client_command"]
     help="Malicious mode: the trusted identity registry, received out of band.",
 )
 @click.option(
+    "--assume-corrupt-rate",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Fraction of clients this client assumes corrupt when judging the server's k and t.",
+)
+@click.option(
+    "--assume-dropout-rate",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Fraction of clients this client assumes drop out when judging the server's k and t.",
+)
+@click.option(
+    "--allow-weak-parameters",
+    is_flag=True,
+    help="DANGER: accept a degree and threshold below this client's privacy floor.",
+)
+@click.option(
     "--rounds",
     type=click.IntRange(1),
     default=1,
@@ -142,6 +162,9 @@ def client_command(
     context_path: Path | None,
     identity_path: Path | None,
     registry_path: Path | None,
+    assume_corrupt_rate: float,
+    assume_dropout_rate: float,
+    allow_weak_parameters: bool,
     rounds: int,
     task_command: str | None,
     as_json: bool,
@@ -156,6 +179,10 @@ def client_command(
 
     With --query and --values the vector is this client's capped (and, with --epsilon,
     noised) contribution to that query, and the client refuses a round about anything else.
+
+    The client judges the server's degree and threshold itself: their privacy failure bound,
+    with the assumed corrupt and dropout rates, must be at most 2^-40, or the client refuses
+    with reason unsafe-parameters before revealing anything.
     """
     if insecure and (ca_cert or tls_server_name):
         raise click.UsageError("--insecure excludes --ca-cert/--tls-server-name")
@@ -186,6 +213,17 @@ def client_command(
         dim = int(vector.shape[0])  # the repeated rounds' D is the input's length
     roots = None if ca_cert is None else load_ca_certificates(ca_cert)
     stall: Round | None = None if stall_at is None else parse_dropout_round(stall_at)
+    policy = ClientPolicy(
+        corrupt_rate=assume_corrupt_rate,
+        dropout_rate=assume_dropout_rate,
+        allow_weak_parameters=allow_weak_parameters,
+    )
+    if allow_weak_parameters:
+        err_console.print(
+            "[bold red]WARNING[/]: --allow-weak-parameters: this client accepts any degree and "
+            "threshold the server announces that obey the mode's rule; a malicious server "
+            "may then learn this client's input"
+        )
 
     def progress(line: str) -> None:
         print(f"secagg client {client.name}: {line}", file=sys.stderr, flush=True)
@@ -205,6 +243,7 @@ def client_command(
         expected_context_digest=expected_digest,
         bits=bits,
         dim=dim,
+        policy=policy,
     )
     def show(outcome: Outcome) -> None:
         if spec is not None and outcome.reason == AbortReason.CONTEXT_MISMATCH:

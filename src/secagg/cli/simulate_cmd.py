@@ -7,11 +7,13 @@ from typing import Any
 
 import click
 import numpy as np
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from secagg.cli.console import console
 from secagg.cli.options import round_options
+from secagg.graph import GraphParameters
 from secagg.simulation import SimulationResult, simulate
 
 __all__ = ["simulate_command"]
@@ -141,6 +143,7 @@ def _summary(result: SimulationResult, matches: bool) -> dict[str, Any]:
         "degree": cfg.degree,
         "threshold": cfg.threshold,
         "mode": cfg.mode,
+        "parameters": _parameters(cfg.parameters),
         "included": len(result.included),
         "dropped": {str(k): {"round": r, "reason": why} for k, (r, why) in result.dropped.items()},
         "matches_plain_sum": matches,
@@ -163,11 +166,29 @@ def _summary(result: SimulationResult, matches: bool) -> dict[str, Any]:
     }
 
 
+def _parameters(found: GraphParameters | None) -> dict[str, Any] | None:
+    """The failure bounds of the round's (n, k, t), for the report (JSON has no -inf)."""
+    if found is None:
+        return None
+    return {
+        "privacy_failure_log2": _finite(found.privacy_failure_log2),
+        "abort_probability": found.abort_probability,
+        "meets_correctness_target": found.meets_correctness,
+        "summary": found.describe(),
+    }
+
+
+def _finite(log2: float) -> float | None:
+    return None if log2 == float("-inf") else log2
+
+
 def _print(summary: dict[str, Any]) -> None:
     console.print(
         f"[bold]secagg simulate[/]: n={summary['clients']} D={summary['dim']} b={summary['bits']} "
         f"k={summary['degree']} t={summary['threshold']} mode={summary['mode']}"
     )
+    if summary["parameters"] is not None:
+        console.print(f"parameters: {escape(summary['parameters']['summary'])}")
     table = Table(title="time per round (seconds)")
     for col in ("round", "client mean", "client max", "server"):
         table.add_column(col, justify="right" if col != "round" else "left")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import struct
 from dataclasses import dataclass, field
@@ -9,7 +10,15 @@ from dataclasses import dataclass, field
 from secagg.crypto.entropy import RandomSource, default_random
 from secagg.crypto.prg import check_bits
 from secagg.errors import ConfigError
-from secagg.graph import MODES, Mode, check_parameters, find_parameters, threshold_bounds
+from secagg.graph import (
+    MODES,
+    GraphParameters,
+    Mode,
+    check_parameters,
+    evaluate_parameters,
+    find_parameters,
+    threshold_bounds,
+)
 
 __all__ = ["PROTOCOL_VERSION", "Mode", "RoundConfig"]
 
@@ -59,6 +68,8 @@ class RoundConfig:
     context_digest: bytes = bytes(DIGEST_BYTES)
     version: int = PROTOCOL_VERSION
     allow_unsafe: bool = field(default=False, compare=False)
+    # What create() knew about the failure bounds of (n, k, t): not on the wire.
+    parameters: GraphParameters | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.version != PROTOCOL_VERSION:
@@ -107,8 +118,15 @@ class RoundConfig:
         Missing ``degree``/``threshold`` come from the parameter finder for ``num_clients``,
         ``dropout_rate`` and ``corrupt_rate``; a given degree without a threshold gets the
         smallest threshold the mode allows.
+
+        The result's ``parameters`` holds the failure bounds of the chosen (n, k, t) under the
+        finder's independent-draws model with these rates: its ``abort_probability``, and
+        ``meets_correctness=False`` when no parameters reach the correctness target for this
+        n (the finder then picks the most robust private ones; callers should show the
+        figure, as ``secagg serve`` and ``secagg simulate`` do).
         """
         n = _check_int("num_clients", num_clients, 2, MAX_CLIENTS)
+        found: GraphParameters | None = None
         if degree is None:
             found = find_parameters(
                 n, dropout_rate=dropout_rate, corrupt_rate=corrupt_rate, mode=mode
@@ -116,11 +134,13 @@ class RoundConfig:
             degree = found.degree
             if threshold is None:
                 threshold = found.threshold
+            else:
+                found = None
         if threshold is None:
             _check_int("degree", degree, 1, n - 1)
             threshold = threshold_bounds(degree, mode)[0]
         rng = rng or default_random()
-        return cls(
+        config = cls(
             num_clients=n,
             threshold=threshold,
             degree=degree,
@@ -132,6 +152,16 @@ class RoundConfig:
             context_digest=context_digest,
             allow_unsafe=allow_unsafe,
         )
+        if found is None:
+            found = evaluate_parameters(
+                n,
+                config.degree,
+                config.threshold,
+                config.mode,
+                dropout_rate=dropout_rate,
+                corrupt_rate=corrupt_rate,
+            )
+        return dataclasses.replace(config, parameters=found)
 
     @property
     def is_complete_graph(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import socket
 import threading
@@ -18,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 import numpy as np
@@ -28,7 +29,7 @@ from secagg.context import CONTEXT_DIGEST_BYTES
 from secagg.crypto.entropy import default_random
 from secagg.crypto.signing import SigningKey
 from secagg.encoding import Encoder
-from secagg.errors import ConfigError
+from secagg.errors import ConfigError, UnsafeParametersError
 from secagg.identity_registry import IdentityRegistryFile
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.client.state import ClientState
@@ -43,6 +44,7 @@ from secagg.protocol.messages import (
     Round,
     UnmaskResponse,
 )
+from secagg.protocol.policy import ClientPolicy
 from secagg.reasons import AbortReason, DropReason, RejectReason
 from secagg.task import Task
 from secagg.transport import secagg_pb2 as pb
@@ -65,6 +67,8 @@ __all__ = [
     "channel_credentials",
     "local_input_problem",
 ]
+
+_ABORT_GRACE = 5.0  # seconds to let the server read a client's Abort before hanging up
 
 _ROUND_OF: dict[type, Round] = {
     AdvertiseKeys: Round.ADVERTISE_KEYS,
@@ -189,6 +193,9 @@ class Client:
     its connection open) when it would send its message for that round. A client
     refuses (``repeated-session``) a round whose session id a client of the same name already
     joined in this process (the last :data:`SESSION_MEMORY` sessions are remembered).
+    ``policy`` is this client's own floor on the announced n, k and t (default
+    :class:`ClientPolicy()`); a round below it ends with reason ``unsafe-parameters``, after
+    an Abort to the server and before any key is advertised.
     """
 
     def __init__(
@@ -209,6 +216,7 @@ class Client:
         expected_context_digest: bytes | None = None,
         bits: int | None = None,
         dim: int | None = None,
+        policy: ClientPolicy | None = None,
         max_task_bytes: int = 1 << 30,
     ) -> None:
         if not server or ":" not in server:
@@ -245,6 +253,7 @@ class Client:
         self._expected_context = expected_context_digest
         self._bits = bits
         self._dim = dim
+        self._policy = ClientPolicy() if policy is None else policy
         self._sent = 0
         self._received = 0
         self._max_task_bytes = max_task_bytes
@@ -542,6 +551,26 @@ class Client:
             raise _Failed("unknown-identity", f"roster contradicts the registry: {exc}") from None
         return {"identity": self._identity, "registry": registry}
 
+    async def _refuse(self, call: Any, welcome: pb.Welcome, detail: str) -> NoReturn:
+        """Tell the server this client will not take part in a round it judges unsafe."""
+        reason = AbortReason.UNSAFE_PARAMETERS.value
+        abort = pb.Abort(
+            # The session id is the hash of the config's canonical encoding, as sent.
+            session_id=hashlib.sha256(welcome.config).digest(),
+            sender=welcome.index,
+            reason=reason,
+            detail=detail[:200],
+        )
+        await self._write(call, pb.ClientFrame(abort=abort))
+        await self._close_after_abort(call)
+        raise _Failed(reason, detail)
+
+    async def _close_after_abort(self, call: Any) -> None:
+        """Half-close and let the server end the stream, so the Abort is read, not cancelled."""
+        with contextlib.suppress(grpc.aio.AioRpcError, TimeoutError, asyncio.CancelledError):
+            await call.done_writing()
+            await asyncio.wait_for(call.read(), _ABORT_GRACE)
+
     async def _hello(self, call: Any, dim: int) -> None:
         """Read the server's Challenge and answer with a (signed, given an identity) Hello."""
         frame = await self._read(call, self._timeout, first=True)
@@ -609,7 +638,10 @@ class Client:
             raise _Failed("malformed-message", f"expected Welcome, got {kind}")
         welcome = frame.welcome
         try:
-            config = RoundConfig.decode(welcome.config, allow_unsafe=True)
+            # The mode's threshold rule holds unless this client itself allows unsafe ones.
+            config = RoundConfig.decode(welcome.config, allow_unsafe=self._policy.allow_unsafe)
+        except UnsafeParametersError as exc:
+            await self._refuse(call, welcome, str(exc))
         except ConfigError as exc:
             raise _Failed("malformed-message", f"bad round config: {exc}") from None
         fields.update(
@@ -686,6 +718,7 @@ class Client:
                 welcome.index,
                 data,
                 expected_context_digest=expected,
+                policy=self._policy,
                 **self._malicious(welcome, config),
             )
         except _Failed as failure:
@@ -708,6 +741,7 @@ class Client:
             if reply is not None:
                 await self._send_message(call, reply, chunk_bytes)
         if session.state is ClientState.ABORTED:
+            await self._close_after_abort(call)
             raise _Failed(str(session.abort_reason), session.abort_detail)
         included = session.included or ()
         fields["num_included"] = len(included)

@@ -34,7 +34,8 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg.context import context_digest
-from secagg.errors import ConfigError, RoundAbortedError
+from secagg.errors import ConfigError, RoundAbortedError, UnsafeParametersError
+from secagg.graph import evaluate_parameters
 from secagg.identity_registry import IdentityRegistryFile
 from secagg.protocol.config import DIGEST_BYTES, Mode, RoundConfig
 from secagg.protocol.messages import (
@@ -45,6 +46,7 @@ from secagg.protocol.messages import (
     RoundComplete,
     ServerMessage,
 )
+from secagg.protocol.policy import ClientPolicy
 from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
 from secagg.reasons import AbortReason, DropReason, RejectReason
@@ -785,12 +787,33 @@ class AggregationServer:
             "dim": config.dim,
             "mode": config.mode,
         }
+        # Explicit --degree/--threshold: the bounds of what was chosen, under the same model.
+        found = config.parameters or evaluate_parameters(
+            config.num_clients,
+            config.degree,
+            config.threshold,
+            config.mode,
+            dropout_rate=opts.dropout_rate,
+            corrupt_rate=opts.corrupt_rate,
+        )
+        if found is not None:
+            report.config["privacy_failure_log2"] = _finite(found.privacy_failure_log2)
+            report.config["abort_probability"] = found.abort_probability
+            report.config["meets_correctness_target"] = found.meets_correctness
         if self.metrics is not None:
             self.metrics.running_sum(word_bytes)
         self.log(
             f"round {number}: {config.num_clients} clients, D={config.dim}, b={config.bits}, "
             f"k={config.degree}, t={config.threshold}, mode={config.mode}"
         )
+        if found is not None:
+            self.log(f"round {number}: parameters {found.describe()}")
+        try:
+            ClientPolicy().check(config)
+        except UnsafeParametersError as exc:
+            # Explicit --degree/--threshold below what a default client accepts: say so now,
+            # not after every client has left with unsafe-parameters.
+            self.log(f"round {number}: warning: clients with the default floor will refuse: {exc}")
         sent = 0
         for index, conn in list(slots.holders.items()):
             sent += self._welcome(slots, index, conn)
@@ -959,6 +982,11 @@ class AggregationServer:
         if isinstance(msg, Abort | RoundComplete):
             conn.close()
         return size
+
+
+def _finite(log2: float) -> float | None:
+    """JSON has no -inf: an impossible event is reported as null."""
+    return None if log2 == float("-inf") else log2
 
 
 class _Upload:

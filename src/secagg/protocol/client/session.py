@@ -25,6 +25,7 @@ from secagg.errors import (
     CryptoError,
     DecryptionError,
     LocalProtocolError,
+    UnsafeParametersError,
 )
 from secagg.graph import NeighbourGraph
 from secagg.protocol.client.state import ClientState
@@ -62,6 +63,7 @@ from secagg.protocol.messages import (
     UnmaskRequest,
     UnmaskResponse,
 )
+from secagg.protocol.policy import ClientPolicy
 from secagg.reasons import AbortReason
 
 __all__ = ["ClientSession"]
@@ -91,6 +93,10 @@ class ClientSession:
     the clients derive its seed by commit-reveal (a commitment with the keys, the nonce after
     the server fixed the list of commitments), so ``graph`` must not be passed;
     :attr:`graph_seed` holds the seed this client derived (None until then).
+
+    ``policy`` is this client's own floor on n, k and t (default :class:`ClientPolicy()`:
+    5% corrupt, 5% dropping, 2^-40); :meth:`start` aborts with ``unsafe-parameters`` when the
+    config is below it, before any key is made or anything is revealed.
     """
 
     def __init__(
@@ -104,6 +110,7 @@ class ClientSession:
         identity: SigningKey | None = None,
         registry: IdentityRegistry | None = None,
         expected_context_digest: bytes | None = None,
+        policy: ClientPolicy | None = None,
     ) -> None:
         if not 1 <= index <= config.num_clients:
             raise ConfigError(f"client index must be in 1..{config.num_clients}, got {index}")
@@ -132,6 +139,7 @@ class ClientSession:
             )
         self._identity = identity
         self._registry = registry
+        self._policy = ClientPolicy() if policy is None else policy
         # What this client signs is its own view of the context, never the server's claim.
         self._context_digest = (
             config.context_digest if expected_context_digest is None else expected_context_digest
@@ -175,10 +183,15 @@ class ClientSession:
     def start(self) -> AdvertiseKeys | Abort:
         """Round 0: make the round's key pairs and advertise the public halves.
 
-        Returns an :class:`Abort` instead when this client's own context digest differs from
+        Returns an :class:`Abort` instead when the config's n, k and t are below this client's
+        policy (``unsafe-parameters``), or when this client's own context digest differs from
         the one in the config (the server handed it something other than what it announced).
         """
         self._require(ClientState.NEW, "start")
+        try:
+            self._policy.check(self.config)
+        except UnsafeParametersError as exc:
+            return self._enter_abort(AbortReason.UNSAFE_PARAMETERS, str(exc))
         if self._context_digest != self.config.context_digest:
             return self._enter_abort(
                 AbortReason.CONTEXT_MISMATCH,
