@@ -1,20 +1,30 @@
 # The two commands: `make demo` and `make test`. Both create .venv on first use.
-# The torch extra is pinned to the CPU build (torch==2.13.0) so the PyTorch example runs in tests;
-# the plot extra (matplotlib) lets the emoji example draw its chart in tests.
+# `make demo` installs only secagg and its runtime dependencies; the test tools and the torch
+# extra (pinned to the CPU build, torch==2.13.0, so the PyTorch example runs in tests) and
+# the plot extra (matplotlib, for the emoji example's chart in tests) and the metrics extra
+# (prometheus_client, grpcio-health-checking: the operator tests) are
+# installed by the targets that use them. Each install has its own stamp.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test lint typecheck unit test-floor test-coinstall bench clean proto
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,torch,plot,metrics]'
-	touch $(STAMP)
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e .
+	touch $(DEMO_STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[test,torch,plot,metrics]'
+	touch $(TEST_STAMP) $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(PY) -m secagg.demo
 
 # Regenerate the committed gRPC/protobuf modules from src/secagg/transport/secagg.proto with the
@@ -33,13 +43,13 @@ proto: $(PROTO_STAMP)
 	$(PROTO_VENV)/bin/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src \
 		--grpc_python_out=src src/secagg/transport/secagg.proto
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks tools
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(VENV)/bin/mypy
 
-unit: $(STAMP)
+unit: $(TEST_STAMP)
 	$(PY) -m pytest
 
 # The transport/codec tests and real network rounds again, in a second environment holding the
@@ -65,7 +75,7 @@ test-floor: $(FLOOR_STAMP)
 
 # pip resolves secagg together with flwr[simulation]==1.42.* (dry run: metadata only, no wheels;
 # needs PyPI, as the installs above do).
-test-coinstall: $(STAMP)
+test-coinstall: $(TEST_STAMP)
 	$(PY) tools/check_coinstall.py
 
 test: lint typecheck unit test-floor test-coinstall

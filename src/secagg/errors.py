@@ -26,6 +26,7 @@ __all__ = [
     "SecAggError",
     "ShareError",
     "SignatureError",
+    "SpecMismatchError",
     "TransportError",
     "UnsafeParametersError",
 ]
@@ -60,6 +61,10 @@ class OutputError(SecAggError):
 
 class EncodingError(SecAggError, ValueError):
     """Input cannot be encoded or decoded as asked (shape, dtype, range, wrap-around risk)."""
+
+
+class SpecMismatchError(EncodingError):
+    """Vectors or a sum would be read with another spec than the round announced."""
 
 
 class CryptoError(SecAggError):

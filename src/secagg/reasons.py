@@ -63,6 +63,7 @@ class AbortReason(StrEnum):
     BAD_REVEAL = "bad-reveal"
     REPEATED_SESSION = "repeated-session"
     UNSAFE_PARAMETERS = "unsafe-parameters"  # the client's own floor refused n, k, t
+    SPEC_MISMATCH = "spec-mismatch"  # the round announces another spec than the client encoded
 
 
 class RejectReason(StrEnum):

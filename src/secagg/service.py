@@ -125,6 +125,9 @@ class Server:
             raise ConfigError("give TLS credentials, or insecure=True (loopback testing only)")
         if encoder is not None:
             dim, bits = encoder.dim, encoder.bits
+            # Announced in Welcome and bound into the round: clients encoding with another
+            # spec leave with spec-mismatch before sending anything.
+            options.setdefault("spec", encoder.round_spec.encode())
             if clients > encoder.n_clients:
                 raise ConfigError(
                     f"the encoder was built for at most {encoder.n_clients} clients, not {clients}"
@@ -250,8 +253,8 @@ class Server:
                 )
         elif self.encoder is not None and report.total is not None and report.included:
             try:
-                result = self.encoder.decode(report.total, len(report.included))
-            except EncodingError:
+                result = report.decode(self.encoder)
+            except (EncodingError, ConfigError):
                 result = None  # more clients than the encoder allows: the raw sum stays
         digest = None if report.task_digest is None else bytes.fromhex(report.task_digest)
         return RoundOutcome(report, result, digest)

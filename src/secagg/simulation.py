@@ -15,9 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg.crypto.entropy import DeterministicRandom, RandomSource, SystemRandom
-from secagg.crypto.prg import word_dtype
+from secagg.crypto.prg import check_bits, word_dtype
 from secagg.encoding import DecodedResult, DPConfig, Encoder, EncodingSpec
-from secagg.errors import ConfigError, RoundAbortedError
+from secagg.errors import ConfigError, EncodingError, RoundAbortedError
 from secagg.graph import NeighbourGraph
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.config import Mode, RoundConfig
@@ -30,6 +30,7 @@ from secagg.protocol.messages import (
 from secagg.protocol.policy import ClientPolicy
 from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
+from secagg.round_spec import RAW_SPEC_DIGEST
 
 __all__ = ["PhaseTiming", "SimulationResult", "parse_dropout_round", "simulate"]
 
@@ -95,17 +96,27 @@ class SimulationResult:
 
     @property
     def sum(self) -> Any:
-        """The float sum of the included inputs (same structure as one input); float mode only."""
+        """sum(x) of the included inputs (same structure as one input); unweighted float mode."""
         return self._decoded().sum
 
     @property
     def mean(self) -> Any:
-        """The float mean of the included inputs; float mode only."""
+        """sum(x) / number of included clients; unweighted float mode."""
         return self._decoded().mean
 
     @property
+    def weighted_sum(self) -> Any:
+        """sum(w x) of the included inputs; needs ``weights=``."""
+        return self._decoded().weighted_sum
+
+    @property
+    def total_weight(self) -> float:
+        """sum(w) of the included clients; needs ``weights=``."""
+        return self._decoded().total_weight
+
+    @property
     def weighted_mean(self) -> Any:
-        """Sum of weight * input over the sum of weights; needs ``weights=``."""
+        """sum(w x) / sum(w) over the included clients; needs ``weights=``."""
         return self._decoded().weighted_mean
 
     @property
@@ -125,7 +136,11 @@ class SimulationResult:
 
 
 def _as_matrix(inputs: npt.ArrayLike, bits: int) -> npt.NDArray[np.unsignedinteger]:
-    arr = np.asarray(inputs)
+    bits = check_bits(bits)  # a plain int from here: np.int64(63) must not overflow 1 << bits
+    try:
+        arr = np.asarray(inputs)
+    except ValueError:
+        raise ConfigError(_ragged_detail(inputs)) from None
     if arr.ndim != 2:
         raise ConfigError(f"inputs must be n vectors of equal length (2-D), got shape {arr.shape}")
     if arr.dtype.kind not in "iu":
@@ -135,6 +150,32 @@ def _as_matrix(inputs: npt.ArrayLike, bits: int) -> npt.NDArray[np.unsignedinteg
     if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= 1 << bits):
         raise ConfigError(f"input values must lie in 0..2^{bits}-1")
     return arr.astype(word_dtype(bits), copy=False)
+
+
+def _ragged_detail(inputs: Any) -> str:
+    """Name the first client whose vector length differs from client 0's."""
+    rows = list(inputs)
+    first = len(rows[0]) if rows and hasattr(rows[0], "__len__") else None
+    for i, row in enumerate(rows):
+        length = len(row) if hasattr(row, "__len__") else None
+        if length != first:
+            return (
+                f"inputs must be n vectors of equal length: client {i} has "
+                f"{'no length' if length is None else length} values, client 0 has {first}"
+            )
+    return "inputs must be n vectors of equal length (2-D) of integers"
+
+
+def _weight(client: int, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ConfigError(f"weights[{client}] must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _check_bits_arg(bits: object) -> int:
+    if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or not 1 <= bits <= 64:
+        raise ConfigError(f"bits must be an integer in 1..64, got {bits!r}")
+    return int(bits)
 
 
 def _schedule(
@@ -153,6 +194,10 @@ def _schedule(
                 )
             schedule[client] = parse_dropout_round(round_)
         return schedule
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float | np.floating):
+        raise ConfigError(
+            f"dropout must be a fraction in [0, 1] or a {{client: round}} mapping, got {dropout!r}"
+        )
     rate = float(dropout)
     if not 0.0 <= rate <= 1.0:
         raise ConfigError(f"dropout rate must be in [0, 1], got {dropout}")
@@ -189,6 +234,8 @@ def _run_round(
     corrupt_rate: float = 0.05,
     progress: Callable[[str, int], None] | None = None,
     workers: int = 1,
+    spec_digest: bytes = RAW_SPEC_DIGEST,
+    design_dropout_rate: float | None = None,
     context_digest: bytes | None = None,
 ) -> SimulationResult:
     """Run one round over ``inputs`` (n vectors of D integers mod 2^bits); see :func:`simulate`.
@@ -211,25 +258,30 @@ def _run_round(
     rng: RandomSource = SystemRandom() if seed is None else DeterministicRandom(seed)
     schedule = _schedule(n, dropout, dropout_round, rng)
     rate_hint = len(schedule) / n if schedule else 0.0
+    # The design dropout rate is at least the 5% default unless given, so a round that injects
+    # none still gets parameters that default clients accept; more injected dropout asks for more.
+    design = (
+        min(max(rate_hint, _DESIGN_DROPOUT_RATE), 0.5)
+        if design_dropout_rate is None
+        else design_dropout_rate
+    )
     create: dict[str, Any] = {
         "threshold": threshold,
         "mode": mode,
         "corrupt_rate": corrupt_rate,
         "allow_unsafe": allow_unsafe,
         "rng": rng,
+        "spec_digest": spec_digest,
     }
     if context_digest is not None:
         create["context_digest"] = context_digest
-    # The design dropout rate is at least the 5% default, so a round that injects none still
-    # gets parameters that default clients accept; more injected dropout asks for more.
-    design_rate = min(max(rate_hint, _DESIGN_DROPOUT_RATE), 0.5)
-    config = RoundConfig.create(n, dim, bits, degree=degree, dropout_rate=design_rate, **create)
+    config = RoundConfig.create(n, dim, bits, degree=degree, dropout_rate=design, **create)
     # The simulated clients judge the config with the simulation's own assumptions. A degree
     # or threshold given explicitly is the caller's choice for every client, so it is accepted
     # even below that floor (the mode's threshold rule still needs allow_unsafe).
     policy = ClientPolicy(
         corrupt_rate=corrupt_rate,
-        dropout_rate=design_rate,
+        dropout_rate=design,
         allow_weak_parameters=degree is not None or threshold is not None,
         allow_unsafe=allow_unsafe,
     )
@@ -256,6 +308,8 @@ def _run_round(
             identity=None if identities is None else identities[i + 1],
             registry=registry,
             policy=policy,
+            # Each client checks the round's spec is the one it encoded with.
+            expected_spec_digest=spec_digest,
         )
         for i in range(n)
     }
@@ -410,6 +464,7 @@ def simulate(
     corrupt_rate: float = 0.05,
     progress: Callable[[str, int], None] | None = None,
     workers: int = 1,
+    design_dropout_rate: float | None = None,
     clip: float | None = None,
     quant_bits: int = 16,
     clip_mode: str = "coordinate",
@@ -425,17 +480,20 @@ def simulate(
     ``bits`` is required. Float mode (``clip`` given): ``inputs`` are n float arrays or pytrees
     (dicts/lists/tuples of NumPy arrays or torch tensors); each is clipped to [-clip, clip]
     (``clip_mode="l2"``: by L2 norm), quantized to ``quant_bits`` with unbiased stochastic
-    rounding and encoded; the result's ``.sum``, ``.mean`` (and with ``weights``,
-    ``.weighted_mean``) are the decoded floats, ``.decoded`` has error bounds and clipping
-    totals. ``bits`` is then chosen so the sum cannot wrap; an explicit one that could is refused.
+    rounding and encoded; the result's ``.sum`` and ``.mean`` (with ``weights``: instead
+    ``.weighted_sum``, ``.total_weight`` and ``.weighted_mean``, since a weighted round
+    aggregates only w * x and w) are the decoded floats, ``.decoded`` has error bounds and
+    clipping totals. ``bits`` is then chosen so the sum cannot wrap; an explicit one that could
+    is refused.
 
     ``dropout`` is either a rate (that fraction of clients, chosen at random, drop at
     ``dropout_round`` or at a random round when it is None) or an explicit schedule
     ``{client: round}`` (0-based clients; rounds as numbers 0..4 or names such as
     ``"masked-input"``): the client sends nothing from that round on. ``degree`` and
-    ``threshold`` default to the parameter finder's choice for n, the dropout rate (at least
-    5%) and ``corrupt_rate``; ``result.config.parameters`` holds their failure bounds (for
-    small n the finder may miss the correctness target and says so there, with the abort
+    ``threshold`` default to the parameter finder's choice for n, ``design_dropout_rate``
+    (default: the fraction of clients ``dropout`` drops, at least 5%; it only tunes k and t and
+    drops no one) and ``corrupt_rate``; ``result.config.parameters`` holds their failure bounds
+    (for small n the finder may miss the correctness target and says so there, with the abort
     probability). The simulated clients check the config with
     :class:`~secagg.protocol.policy.ClientPolicy` at those rates; an explicit ``degree`` or
     ``threshold`` is the caller's own choice and is accepted below that floor.
@@ -448,6 +506,8 @@ def simulate(
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers must be a positive integer, got {workers!r}")
+    if bits is not None:
+        bits = _check_bits_arg(bits)
     common: dict[str, Any] = {
         "degree": degree,
         "threshold": threshold,
@@ -459,6 +519,7 @@ def simulate(
         "corrupt_rate": corrupt_rate,
         "progress": progress,
         "workers": workers,
+        "design_dropout_rate": design_dropout_rate,
         "context_digest": context_digest,
     }
     if clip is None:
@@ -467,11 +528,17 @@ def simulate(
         if bits is None:
             raise ConfigError("bits is required for integer inputs (or pass clip= for floats)")
         return _run_round(inputs, bits=bits, **common)
-    clients = list(inputs)
+    try:
+        clients = list(inputs)
+    except TypeError:
+        raise ConfigError(
+            f"inputs must be a sequence of per-client arrays or pytrees, got "
+            f"{type(inputs).__name__}"
+        ) from None
     if len(clients) < 2:
         raise ConfigError(f"need at least 2 clients, got {len(clients)}")
     if weights is not None:
-        weights = [float(w) for w in weights]
+        weights = [_weight(i, w) for i, w in enumerate(weights)]
         if len(weights) != len(clients):
             raise ConfigError(f"got {len(weights)} weights for {len(clients)} clients")
         if max_weight is None:
@@ -489,7 +556,12 @@ def simulate(
     rng: RandomSource = SystemRandom() if seed is None else DeterministicRandom(seed).fork("enc")
     rows = np.empty((len(clients), encoder.dim), dtype=encoder.dtype)
     for i, tree in enumerate(clients):
-        rows[i] = encoder.encode(tree, weight=None if weights is None else weights[i], rng=rng)
-    result = _run_round(rows, bits=encoder.bits, **common)
-    result.decoded = encoder.decode(result.total, n_included=len(result.included))
+        try:
+            rows[i] = encoder.encode(tree, weight=None if weights is None else weights[i], rng=rng)
+        except EncodingError as exc:
+            raise EncodingError(f"client {i}: {exc}") from None
+    result = _run_round(rows, bits=encoder.bits, spec_digest=encoder.spec_digest, **common)
+    result.decoded = encoder.decode(
+        result.total, n_included=len(result.included), spec_digest=result.config.spec_digest
+    )
     return result

@@ -70,7 +70,7 @@ def test_tls_files_that_are_not_pem(tmp_path: Path) -> None:
 def test_dim_is_required_and_bounded(tmp_path: Path) -> None:
     out = str(tmp_path / "out")
     missing = _run("serve", "--clients", "3", "--insecure", "--output", out)
-    _one_line_error(missing, "Missing option '--dim'")
+    _one_line_error(missing, "Missing option '--dim' (or '--query' or '--spec', which fix it)")
     huge = _run(*BASE, "--dim", str(2**30), "--output", out)
     _one_line_error(huge, f"--dim {2**30} exceeds --max-dim", "raise --max-dim")
 

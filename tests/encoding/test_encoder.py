@@ -72,7 +72,7 @@ def test_weighted_mean_within_bound(n: int, q: int, dim: int, max_weight: float,
     assert res.total_weight_error_bound is not None
     assert abs(res.total_weight - ws.sum()) <= res.total_weight_error_bound
     weighted_sum = np.sum(ws[:, None] * np.array(xs), axis=0)
-    assert np.all(np.abs(res.sum_flat - weighted_sum) <= res.error_bound)
+    assert np.all(np.abs(res.weighted_sum_flat - weighted_sum) <= res.error_bound)
     assert res.weighted_mean_flat is not None
     assert res.weighted_mean_error_bound is not None
     expected = weighted_sum / ws.sum()

@@ -767,7 +767,7 @@ def test_simulate_cli_runs_malicious_mode_with_dropouts() -> None:
             # n = 16, so the test names the complete graph (rule threshold 11) itself.
             "--degree",
             "15",
-            "--dropout",
+            "--drop-fraction",
             "0.2",
             "--dropout-round",
             "random",

@@ -96,7 +96,7 @@ def test_a_malicious_config_carries_no_server_chosen_graph_seed() -> None:
     created = RoundConfig.create(10, 100, 32, degree=9, mode="malicious")
     assert created.graph_seed == bytes(32)
     data = bytearray(created.encode())
-    data[-64] ^= 1  # the graph seed's first byte in the canonical encoding
+    data[-96] ^= 1  # the graph seed's first byte (then context digest and spec digest, 32 each)
     with pytest.raises(ConfigError, match="all-zero graph_seed"):
         RoundConfig.decode(bytes(data))
 

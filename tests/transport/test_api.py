@@ -69,7 +69,12 @@ def test_float_pytrees_with_an_encoder() -> None:
         EncodingSpec(clip=1.0, quant_bits=16, weighted=True, max_weight=4.0), trees[0], 4
     )
     options = ServerOptions(
-        clients=4, dim=encoder.dim, bits=encoder.bits, phase_timeout=20, join_timeout=20
+        clients=4,
+        dim=encoder.dim,
+        bits=encoder.bits,
+        phase_timeout=20,
+        join_timeout=20,
+        spec=encoder.round_spec.encode(),  # the round announces what the vectors mean
     )
 
     async def run() -> RoundReport:
@@ -89,7 +94,9 @@ def test_float_pytrees_with_an_encoder() -> None:
 
     report = asyncio.run(run())
     assert report.total is not None
-    decoded = encoder.decode(report.total, n_included=len(report.included))
+    decoded = encoder.decode(
+        report.total, n_included=len(report.included), spec_digest=report.spec_digest
+    )
     expected = sum(w * t["w"] for t, w in zip(trees, weights, strict=True)) / sum(weights)
     assert decoded.weighted_mean_error_bound is not None
     assert np.max(np.abs(decoded.weighted_mean["w"] - expected)) <= (

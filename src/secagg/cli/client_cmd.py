@@ -26,7 +26,7 @@ from secagg.protocol.messages import Round
 from secagg.protocol.policy import ClientPolicy
 from secagg.reasons import AbortReason
 from secagg.simulation import parse_dropout_round
-from secagg.transport.client import Client, Outcome, local_input_problem
+from secagg.transport.client import ANNOUNCED, Client, Outcome, local_input_problem
 
 __all__ = ["client_command"]
 
@@ -130,6 +130,18 @@ __all__ = ["client_command"]
     help="DANGER: accept a degree and threshold below this client's privacy floor.",
 )
 @click.option(
+    "--announced-encoding",
+    is_flag=True,
+    help="INPUT holds floats: encode them with the encoding spec the round announces "
+    "(refuses a round without one).",
+)
+@click.option(
+    "--weight",
+    type=float,
+    default=None,
+    help="With --announced-encoding: this client's weight in a weighted round.",
+)
+@click.option(
     "--rounds",
     type=click.IntRange(1),
     default=1,
@@ -165,6 +177,8 @@ def client_command(
     assume_corrupt_rate: float,
     assume_dropout_rate: float,
     allow_weak_parameters: bool,
+    announced_encoding: bool,
+    weight: float | None,
     rounds: int,
     task_command: str | None,
     as_json: bool,
@@ -188,6 +202,8 @@ def client_command(
         raise click.UsageError("--insecure excludes --ca-cert/--tls-server-name")
     if (identity_path is None) != (registry_path is None):
         raise click.UsageError("--identity and --registry go together (malicious mode)")
+    if weight is not None and not announced_encoding:
+        raise click.UsageError("--weight needs --announced-encoding (integers carry no weight)")
     spec = load_spec(query_path, epsilon, delta, min_contributors)
     if task_command is not None:
         if input_path is not None or spec is not None:
@@ -198,14 +214,19 @@ def client_command(
         raise click.UsageError("give either --input, or --query with --values")
     if spec is not None and context_path is not None:
         raise click.UsageError("--query binds the query itself: drop --context")
+    if spec is not None and announced_encoding:
+        raise click.UsageError("--announced-encoding encodes --input floats, not a --query")
+    if announced_encoding and (rounds > 1 or task_command is not None):
+        raise click.UsageError("--announced-encoding joins one round: drop --rounds/--task-command")
     expected_digest = None if context_path is None else context_file_digest(context_path)
     vector = None
     if spec is not None and values_path is not None:
         vector = to_ring(Contributor(spec).raw(read_values(values_path, spec)), spec.bits)
         expected_digest = spec.digest()
     elif input_path is not None:
-        vector = load_input_vector(input_path)
-    if vector is not None:
+        vector = load_input_vector(input_path, floats=announced_encoding)
+    # Floats are checked by the announced encoder once the round's spec is known.
+    if vector is not None and not announced_encoding:
         problem = local_input_problem(vector, bits, dim)
         if problem is not None:
             raise click.BadParameter(f"{input_path}: {problem[1]}", param_hint="--input")
@@ -246,8 +267,7 @@ def client_command(
         policy=policy,
     )
     def show(outcome: Outcome) -> None:
-        if spec is not None and outcome.reason == AbortReason.CONTEXT_MISMATCH:
-            assert expected_digest is not None
+        if expected_digest is not None and outcome.reason == AbortReason.CONTEXT_MISMATCH:
             err_console.print(
                 "[bold red]refused[/]: the server's round is not the configured query and "
                 f"release rules (expected spec digest {expected_digest.hex()})"
@@ -259,7 +279,10 @@ def client_command(
 
     if rounds == 1 and task_command is None:
         assert vector is not None
-        outcomes = [client.submit_sync(vector)]
+        if announced_encoding:
+            outcomes = [client.submit_sync(vector, encoder=ANNOUNCED, weight=weight)]
+        else:
+            outcomes = [client.submit_sync(vector)]
         show(outcomes[0])
     else:
         fn = fixed_input(vector) if task_command is None else command_input(task_command)

@@ -26,8 +26,10 @@ def _bad(path: Path, problem: str, hint: str) -> click.BadParameter:
     return click.BadParameter(f"{path}: {problem}", param_hint=hint)
 
 
-def load_input_vector(path: Path, hint: str = "--input") -> npt.NDArray[Any]:
-    """The 1-D integer vector in the ``.npy`` file at ``path``."""
+def load_input_vector(
+    path: Path, hint: str = "--input", *, floats: bool = False
+) -> npt.NDArray[Any]:
+    """The 1-D integer (or, with ``floats``, numeric) vector in the ``.npy`` file at ``path``."""
     try:
         with path.open("rb") as fh:
             start = fh.read(len(_NPY_MAGIC))
@@ -51,8 +53,8 @@ def load_input_vector(path: Path, hint: str = "--input") -> npt.NDArray[Any]:
             size = fh.tell()
     except OSError as exc:
         raise _bad(path, f"cannot be read ({exc.strerror or exc})", hint) from None
-    if dtype.hasobject or dtype.kind not in "iu":
-        raise _bad(path, f"must hold integers, not {dtype}", hint)
+    if dtype.hasobject or dtype.kind not in ("iuf" if floats else "iu"):
+        raise _bad(path, f"must hold {'numbers' if floats else 'integers'}, not {dtype}", hint)
     if len(shape) != 1 or shape[0] < 1:
         raise _bad(path, f"must hold a non-empty 1-D vector, not shape {shape}", hint)
     count = int(shape[0])

@@ -7,9 +7,33 @@ from typing import Any, TypeVar
 
 import click
 
-from secagg.graph import MODES
+from secagg.errors import ConfigError
+from secagg.graph import MODES, Mode, check_parameters
 
-__all__ = ["round_options"]
+__all__ = ["check_round_options", "cli_wording", "round_options"]
+
+# Library messages name keyword arguments; on the command line the user met the flags.
+_FLAG_NAMES = {"allow_unsafe=True": "--allow-unsafe"}
+
+
+def cli_wording(message: str) -> str:
+    """``message`` with Python keyword arguments replaced by the CLI flags that set them."""
+    for python, flag in _FLAG_NAMES.items():
+        message = message.replace(python, flag)
+    return message
+
+
+def check_round_options(
+    n: int, degree: int | None, threshold: int | None, mode: Mode, allow_unsafe: bool
+) -> None:
+    """Refuse an impossible or unsafe explicit --degree/--threshold before anything starts."""
+    if degree is None or threshold is None:
+        return  # the finder completes the pair later, with its own checks
+    try:
+        check_parameters(n, degree, threshold, mode, allow_unsafe=allow_unsafe)
+    except ConfigError as exc:
+        raise click.UsageError(cli_wording(str(exc))) from None
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -3,7 +3,9 @@
 After round N ends (complete, aborted or interrupted) the output directory holds
 ``report-round-N.json`` and, when the round produced a sum, ``sum-round-N.npy``; ``report.json``
 (every round so far, the latest one's fields on top) and ``sum.npy`` (the latest sum) are
-replaced at the same time. A reader never sees a half-written file, and stopping the server
+replaced at the same time. A round with an encoding spec (``--spec``) also gets its decoded
+floats, ``decoded-round-N.npz`` and ``decoded.npz`` (see :mod:`secagg.cli.decoded_output`).
+A reader never sees a half-written file, and stopping the server
 loses nothing that already ended.
 """
 
@@ -19,6 +21,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from secagg.cli.decoded_output import DECODED_FILE, decoded_arrays
 from secagg.errors import OutputError
 from secagg.transport.server import RoundReport
 
@@ -36,6 +39,7 @@ class ReportFiles:
         self.defaults = defaults or {}
         self.reports: list[RoundReport] = []
         self._sum_round: int | None = None
+        self._decoded: dict[str, Any] | None = None
 
     def prepare(self) -> None:
         """Create the directory and prove it is writable, before any client is accepted."""
@@ -60,6 +64,11 @@ class ReportFiles:
             self._atomic(f"sum-round-{report.round}.npy", lambda fh: np.save(fh, total))
             self._atomic("sum.npy", lambda fh: np.save(fh, total))
             self._sum_round = report.round
+        decoded = decoded_arrays(report)  # an encoding round: its floats, decoded with its spec
+        if decoded is not None:
+            arrays, self._decoded = decoded
+            for name in (f"decoded-round-{report.round}.npz", DECODED_FILE):
+                self._atomic(name, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
         self._json(f"report-round-{report.round}.json", report.to_json())
         self._json("report.json", self.summary())
 
@@ -80,6 +89,9 @@ class ReportFiles:
             "threshold": final.config.get("threshold"),
             "degree": final.config.get("degree"),
             "mode": final.config.get("mode"),
+            "spec": json.loads(final.spec) if final.spec else None,
+            "spec_digest": final.spec_digest.hex(),
+            "decoded": self._decoded,
             "timings": final.timings,
             "sum_file": "sum.npy" if self._sum_round is not None else None,
             "sum_round": self._sum_round,

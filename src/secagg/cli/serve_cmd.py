@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 import time
@@ -18,8 +19,9 @@ from secagg.analytics import AnalyticsResult, AnalyticsRound, release, withheld
 from secagg.cli.analytics_io import analytics_options, load_spec, show_result, write_result
 from secagg.cli.console import err_console, plain
 from secagg.cli.jsonlog import json_logger
-from secagg.cli.options import round_options
+from secagg.cli.options import cli_wording, round_options
 from secagg.cli.report_files import ReportFiles
+from secagg.cli.spec_file import load_spec_file
 from secagg.context import context_file_digest
 from secagg.errors import ConfigError, OutputError, UnsafeParametersError
 from secagg.identity_registry import load_registry
@@ -72,7 +74,7 @@ def _address(_ctx: click.Context, _param: click.Parameter, value: str) -> Addres
     type=click.IntRange(1),
     default=None,
     help="Vector length every client must send (a Hello with another length is refused); "
-    "required unless --query fixes it.",
+    "required unless --query or --spec fixes it.",
 )
 @click.option(
     "--output",
@@ -89,11 +91,28 @@ def _address(_ctx: click.Context, _param: click.Parameter, value: str) -> Addres
     help="Aggregation rounds to run (clients join each one anew).",
 )
 @click.option(
-    "--dropout-rate",
+    "--design-dropout-rate",
+    "dropout_rate",
     type=click.FloatRange(0, 0.5),
     default=0.05,
     show_default=True,
-    help="Expected dropout rate for the parameter finder.",
+    help="Dropout rate the parameter finder designs k and t for (drops no one).",
+)
+@click.option(
+    "--dropout-rate",
+    "old_dropout_rate",
+    type=click.FloatRange(0, 0.5),
+    default=None,
+    hidden=True,
+    help="Deprecated name of --design-dropout-rate.",
+)
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON round spec announced to clients (what the vectors mean, e.g. an Encoder's "
+    "round_spec); it fixes b and D. Default: raw integers.",
 )
 @click.option(
     "--join-timeout",
@@ -214,6 +233,8 @@ def serve_command(
     threshold: int | None,
     mode: Mode,
     dropout_rate: float,
+    old_dropout_rate: float | None,
+    spec_path: Path | None,
     allow_unsafe: bool,
     join_timeout: float,
     phase_timeout: float,
@@ -247,6 +268,11 @@ def serve_command(
     from the query): OUTPUT/analytics.json, OUTPUT/analytics.csv and a printed table, and no
     sum at all below --min-contributors.
     """
+    if old_dropout_rate is not None:
+        click.echo("secagg serve: --dropout-rate is now --design-dropout-rate", err=True)
+        dropout_rate = old_dropout_rate
+    round_spec = b"" if spec_path is None else load_spec_file(spec_path)
+    bits = _spec_bits(round_spec, bits)
     if insecure and (tls_cert or tls_key):
         raise click.UsageError("--insecure excludes --tls-cert/--tls-key")
     if (mode == "malicious") != (registry_path is not None):
@@ -264,8 +290,10 @@ def serve_command(
             raise click.UsageError(f"the query's round allows at most {spec.max_clients} clients")
         if context_path is not None or task_path is not None:
             raise click.UsageError("--query binds the query itself: drop --context/--task")
-    elif dim is None:
-        raise click.UsageError("Missing option '--dim' (or '--query', which fixes it)")
+        if round_spec:
+            raise click.UsageError("--query and --spec both say what the vectors mean: give one")
+    else:
+        dim = _spec_dim(round_spec, dim)
     if dim > max_dim:
         raise click.UsageError(
             f"--dim {dim} exceeds --max-dim {max_dim}; raise --max-dim if the server has "
@@ -307,6 +335,7 @@ def serve_command(
             if context_path is None
             else context_file_digest(context_path)
         ),
+        spec=round_spec,
     )
     files = ReportFiles(output, started=time.time(), defaults={"bits": bits, "dim": dim})
     try:
@@ -356,8 +385,36 @@ def serve_command(
     if failed:
         first = failed[0]
         raise click.ClickException(
-            f"round {first.round} aborted ({first.abort_reason}): {first.abort_detail}"
+            f"round {first.round} aborted ({first.abort_reason}): {cli_wording(first.abort_detail)}"
         )
+
+
+def _spec_dim(spec: bytes, dim: int | None) -> int:
+    """--dim, or the spec's D when --dim is not given; both given must agree."""
+    wanted = json.loads(spec).get("dim") if spec else None
+    if dim is None:
+        if not isinstance(wanted, int):
+            raise click.UsageError(
+                "Missing option '--dim' (or '--query' or '--spec', which fix it)"
+            )
+        return wanted
+    if isinstance(wanted, int) and wanted != dim:
+        raise click.UsageError(f"--dim {dim} contradicts the spec's dim={wanted}")
+    return dim
+
+
+def _spec_bits(spec: bytes, bits: int) -> int:
+    """The spec's bit width, unless --bits was given explicitly and differs (an error)."""
+    if not spec:
+        return bits
+    wanted = json.loads(spec).get("bits")
+    if not isinstance(wanted, int):
+        return bits
+    ctx = click.get_current_context()
+    explicit = ctx.get_parameter_source("bits") is not click.core.ParameterSource.DEFAULT
+    if explicit and wanted != bits:
+        raise click.UsageError(f"--bits {bits} contradicts the spec's bits={wanted}")
+    return wanted
 
 
 def _check_parameters(

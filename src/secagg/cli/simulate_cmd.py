@@ -12,7 +12,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from secagg.cli.console import console
-from secagg.cli.options import round_options
+from secagg.cli.options import check_round_options, cli_wording, round_options
+from secagg.errors import ConfigError
 from secagg.graph import GraphParameters
 from secagg.simulation import SimulationResult, simulate
 
@@ -40,11 +41,27 @@ _ROUNDS = ["advertise-keys", "share-keys", "masked-input", "consistency-check", 
 )
 @round_options("Threat model for the server.")
 @click.option(
-    "--dropout",
+    "--drop-fraction",
+    "drop_fraction",
     type=click.FloatRange(0, 1),
     default=0.1,
     show_default=True,
-    help="Fraction of clients that drop out.",
+    help="Fraction of clients this simulation really drops (chosen at random).",
+)
+@click.option(
+    "--dropout",
+    "old_dropout",
+    type=click.FloatRange(0, 1),
+    default=None,
+    hidden=True,
+    help="Deprecated name of --drop-fraction.",
+)
+@click.option(
+    "--design-dropout-rate",
+    type=click.FloatRange(0, 0.5),
+    default=None,
+    help="Dropout rate the parameter finder designs k and t for (drops no one; default: "
+    "the drop fraction, at least 1%).",
 )
 @click.option(
     "--dropout-round",
@@ -73,7 +90,9 @@ def simulate_command(
     bits: int,
     degree: int | None,
     threshold: int | None,
-    dropout: float,
+    drop_fraction: float,
+    old_dropout: float | None,
+    design_dropout_rate: float | None,
     dropout_round: str,
     mode: str,
     seed: int | None,
@@ -82,6 +101,10 @@ def simulate_command(
     as_json: bool,
 ) -> None:
     """Run a secure-aggregation round in-process over random vectors and check the sum."""
+    if old_dropout is not None:
+        click.echo("secagg simulate: --dropout is now --drop-fraction", err=True)
+        drop_fraction = old_dropout
+    check_round_options(clients, degree, threshold, mode, allow_unsafe)  # type: ignore[arg-type]
     gen = np.random.default_rng(seed)  # test data only; masks never come from here
     high = 1 << bits
     inputs = (
@@ -94,34 +117,18 @@ def simulate_command(
         "bits": bits,
         "degree": degree,
         "threshold": threshold,
-        "dropout": dropout,
+        "dropout": drop_fraction,
+        "design_dropout_rate": design_dropout_rate,
         "dropout_round": None if dropout_round == "random" else dropout_round,
         "mode": mode,
         "seed": seed,
         "allow_unsafe": allow_unsafe,
         "workers": workers,
     }
-    if as_json:
-        result = simulate(inputs, **kwargs)
-    else:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("round", total=len(_ROUNDS) if mode == "malicious" else 4)
-
-            def step(name: str, count: int) -> None:
-                bar.update(
-                    task,
-                    advance=0 if name == "advertise-keys" else 1,
-                    description=f"{name} ({count} clients)",
-                )
-
-            result = simulate(inputs, progress=step, **kwargs)
+    try:
+        result = _run(inputs, kwargs, progress=not as_json)
+    except ConfigError as exc:
+        raise click.ClickException(cli_wording(str(exc))) from None
     matches = bool(np.array_equal(result.total, result.plain_total(inputs)))
     summary = _summary(result, matches)
     if as_json:
@@ -130,6 +137,29 @@ def simulate_command(
         _print(summary)
     if not matches:
         raise click.ClickException("the secure total does NOT match the plain sum")
+
+
+def _run(inputs: Any, kwargs: dict[str, Any], *, progress: bool) -> SimulationResult:
+    if not progress:
+        return simulate(inputs, **kwargs)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("round", total=len(_ROUNDS) if kwargs["mode"] == "malicious" else 4)
+
+        def step(name: str, count: int) -> None:
+            bar.update(
+                task,
+                advance=0 if name == "advertise-keys" else 1,
+                description=f"{name} ({count} clients)",
+            )
+
+        return simulate(inputs, progress=step, **kwargs)
 
 
 def _summary(result: SimulationResult, matches: bool) -> dict[str, Any]:
@@ -144,7 +174,8 @@ def _summary(result: SimulationResult, matches: bool) -> dict[str, Any]:
         "threshold": cfg.threshold,
         "mode": cfg.mode,
         "parameters": _parameters(cfg.parameters),
-        "included": len(result.included),
+        "included": list(result.included),  # 0-based, as SimulationResult.included
+        "num_included": len(result.included),
         "dropped": {str(k): {"round": r, "reason": why} for k, (r, why) in result.dropped.items()},
         "matches_plain_sum": matches,
         "timings": {
@@ -204,7 +235,8 @@ def _print(summary: dict[str, Any]) -> None:
     )
     dropped = summary["dropped"]
     console.print(
-        f"included {summary['included']} of {summary['clients']} clients; dropped {len(dropped)}"
+        f"included {summary['num_included']} of {summary['clients']} clients; "
+        f"dropped {len(dropped)}"
     )
     for client, info in sorted(dropped.items(), key=lambda kv: int(kv[0])):
         console.print(f"  client {client}: dropped in {info['round']} ({info['reason']})")

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg.crypto.entropy import RandomSource, default_random
+from secagg.encoding.announce import encoding_fields, spec_from_fields
 from secagg.encoding.bitwidth import check_n_clients, choose_bits, limb_bits
 from secagg.encoding.dp import SkellamNoise, calibrate_skellam
 from secagg.encoding.layout import Layout
@@ -39,7 +40,8 @@ from secagg.encoding.ring import (
     word_dtype,
 )
 from secagg.encoding.spec import EncodingSpec
-from secagg.errors import ConfigError, EncodingError
+from secagg.errors import ConfigError, EncodingError, SpecMismatchError
+from secagg.round_spec import RoundSpec
 
 __all__ = ["Encoder"]
 
@@ -95,6 +97,42 @@ class Encoder:
             report_clipping=spec.report_clipping,
             count_limb_bits=limb_bits(self.bits, self.n_clients),
         )
+
+    @classmethod
+    def from_round_spec(cls, announced: bytes | RoundSpec, template: PyTree | TreeDef) -> Encoder:
+        """The Encoder a round announced (``Welcome.spec``), for vectors shaped like ``template``.
+
+        Raises :class:`ConfigError` for a spec that is not an encoding spec and
+        :class:`SpecMismatchError` when ``template`` does not fill the announced dimension.
+        """
+        parsed = announced if isinstance(announced, RoundSpec) else RoundSpec.decode(announced)
+        spec, sizes = spec_from_fields(parsed)
+        encoder = cls(spec, template, sizes["n_clients"], bits=sizes["bits"])
+        if encoder.dim != sizes["dim"]:
+            raise SpecMismatchError(
+                f"the round's vectors have D={sizes['dim']}; this template encodes to "
+                f"D={encoder.dim}"
+            )
+        return encoder
+
+    @property
+    def round_spec(self) -> RoundSpec:
+        """What this encoder's vectors mean, as the round announces it (kind ``"encoding"``)."""
+        return encoding_fields(self.spec, bits=self.bits, n_clients=self.n_clients, dim=self.dim)
+
+    @property
+    def spec_digest(self) -> bytes:
+        """The digest a round carries in its config when it sums this encoder's vectors."""
+        return self.round_spec.digest
+
+    def check_round_spec(self, round_spec_digest: bytes) -> None:
+        """Raise :class:`SpecMismatchError` unless the round's spec digest is this encoder's."""
+        if round_spec_digest != self.spec_digest:
+            raise SpecMismatchError(
+                "the round's spec digest differs from this encoder's spec: its vectors were "
+                "encoded with other settings (clip, quant_bits, weights, DP, bits or D); decode "
+                "with Encoder.from_round_spec(<the round's announced spec>, template)"
+            )
 
     @property
     def dim(self) -> int:
@@ -162,13 +200,21 @@ class Encoder:
             raise EncodingError(f"weight must be finite and in [0, max_weight={max_weight}]")
         return w
 
-    def decode(self, total: npt.ArrayLike, n_included: int) -> DecodedResult:
+    def decode(
+        self, total: npt.ArrayLike, n_included: int, *, spec_digest: bytes | None = None
+    ) -> DecodedResult:
         """Decode the ring sum of exactly ``n_included`` clients' vectors.
+
+        ``spec_digest`` is the round's (``RoundConfig.spec_digest``, ``RoundReport.spec_digest``):
+        given, a sum encoded with another spec raises :class:`SpecMismatchError` instead of
+        decoding to wrong numbers. Leave it out only for vectors summed outside a round.
 
         ``total`` has shape ``(dim,)`` with entries in [0, 2^b) (uint32/uint64 or any integer
         dtype). ``n_included`` (1 <= n_included <= n_clients) must be the number of clients the
         round actually summed; a wrong count shifts every coordinate by zero_point / scale.
         """
+        if spec_digest is not None:
+            self.check_round_spec(spec_digest)
         if isinstance(n_included, bool) or not isinstance(n_included, int | np.integer):
             raise EncodingError(f"n_included must be an integer, got {type(n_included).__name__}")
         n = int(n_included)
@@ -198,17 +244,16 @@ class Encoder:
             total=narrow(wide, self.bits),
             n_included=n,
             bits=self.bits,
-            sum=unflatten(self.treedef, sum_flat),
-            mean=unflatten(self.treedef, sum_flat / n),
-            sum_flat=sum_flat,
-            mean_flat=sum_flat / n,
+            weighted=self.spec.weighted,
+            treedef=self.treedef,
+            aggregate=unflatten(self.treedef, sum_flat),
+            aggregate_flat=sum_flat,
             error_bound=error_bound,
-            mean_error_bound=error_bound / n,
-            weighted_mean=weighted.mean,
-            weighted_mean_flat=weighted.mean_flat,
-            weighted_mean_error_bound=weighted.mean_error_bound,
-            total_weight=weighted.total,
-            total_weight_error_bound=weighted.total_error_bound,
+            weighted_mean_value=weighted.mean,
+            weighted_mean_value_flat=weighted.mean_flat,
+            weighted_mean_bound=weighted.mean_error_bound,
+            total_weight_value=weighted.total,
+            total_weight_bound=weighted.total_error_bound,
             clipped_coordinates=clipped_coordinates,
             clients_clipped=clients_clipped,
             noise_stddev=noise_stddev,

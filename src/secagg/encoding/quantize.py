@@ -82,21 +82,21 @@ def clip_values(x: FloatArray, clip: float, mode: ClipMode) -> tuple[FloatArray,
         infs = int(np.count_nonzero(np.isinf(x)))
         if infs:
             raise EncodingError(f"input has {infs} infinite coordinate(s); L2 norm undefined")
-        norm = _l2_norm(x)
-        if norm <= clip:
+        peak = float(np.max(np.abs(x))) if x.size else 0.0
+        if peak == 0.0:
+            return x.copy(), 0
+        # Scale by the largest magnitude first so that squares of huge finite values cannot
+        # overflow; norm = peak * relative may still exceed the float range (1e308 * 6), so
+        # compare and scale with the two factors and the direction of x survives.
+        unit = x / peak
+        relative = float(np.linalg.norm(unit))
+        if relative <= clip / peak:
             return x.copy(), 0
         # x_j * clip / norm is within [-clip, clip] mathematically; np.clip removes the last ulp.
-        out = np.clip(x * (clip / norm), -clip, clip)
+        unit *= clip / relative
+        out = np.clip(unit, -clip, clip, out=unit)
         return out, int(np.count_nonzero(x))
     raise ConfigError(f"clip_mode must be 'coordinate' or 'l2', got {mode!r}")
-
-
-def _l2_norm(x: FloatArray) -> float:
-    # Scale by the largest magnitude first so that squares of huge finite values cannot overflow.
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    if peak == 0.0:
-        return 0.0
-    return peak * float(np.linalg.norm(x / peak))
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ PROTOCOL_VERSION = 1
 # The wire code of a mode is its position here: never reorder.
 _MODES: tuple[Mode, ...] = MODES
 _MAGIC = b"secagg-round-config"
-# magic, version, round id, n, t, k, D, b, mode, graph seed, context digest
-_LAYOUT = struct.Struct(">19sH16sIIIQBB32s32s")
+# magic, version, round id, n, t, k, D, b, mode, graph seed, context digest, spec digest
+_LAYOUT = struct.Struct(">19sH16sIIIQBB32s32s32s")
 ROUND_ID_BYTES = 16
 SEED_BYTES = 32
 DIGEST_BYTES = 32
@@ -66,6 +66,7 @@ class RoundConfig:
     round_id: bytes
     graph_seed: bytes
     context_digest: bytes = bytes(DIGEST_BYTES)
+    spec_digest: bytes = bytes(DIGEST_BYTES)
     version: int = PROTOCOL_VERSION
     allow_unsafe: bool = field(default=False, compare=False)
     # What create() knew about the failure bounds of (n, k, t): not on the wire.
@@ -94,6 +95,7 @@ class RoundConfig:
                 "derived from the clients' revealed nonces, never chosen by the server"
             )
         _check_bytes("context_digest", self.context_digest, DIGEST_BYTES)
+        _check_bytes("spec_digest", self.spec_digest, DIGEST_BYTES)
 
     @classmethod
     def create(
@@ -108,6 +110,7 @@ class RoundConfig:
         dropout_rate: float = 0.05,
         corrupt_rate: float = 0.05,
         context_digest: bytes = bytes(DIGEST_BYTES),
+        spec_digest: bytes = bytes(DIGEST_BYTES),
         allow_unsafe: bool = False,
         rng: RandomSource | None = None,
     ) -> RoundConfig:
@@ -117,7 +120,9 @@ class RoundConfig:
 
         Missing ``degree``/``threshold`` come from the parameter finder for ``num_clients``,
         ``dropout_rate`` and ``corrupt_rate``; a given degree without a threshold gets the
-        smallest threshold the mode allows.
+        smallest threshold the mode allows. ``spec_digest`` is
+        :func:`secagg.round_spec.spec_digest` of the spec the server announces (zeros: raw
+        integers).
 
         The result's ``parameters`` holds the failure bounds of the chosen (n, k, t) under the
         finder's independent-draws model with these rates: its ``abort_probability``, and
@@ -150,6 +155,7 @@ class RoundConfig:
             round_id=rng.random_bytes(ROUND_ID_BYTES),
             graph_seed=(bytes(SEED_BYTES) if mode == "malicious" else rng.random_bytes(SEED_BYTES)),
             context_digest=context_digest,
+            spec_digest=spec_digest,
             allow_unsafe=allow_unsafe,
         )
         if found is None:
@@ -182,6 +188,7 @@ class RoundConfig:
             _MODES.index(self.mode),
             self.graph_seed,
             self.context_digest,
+            self.spec_digest,
         )
 
     @classmethod
@@ -191,12 +198,12 @@ class RoundConfig:
             raise ConfigError(
                 f"round config encoding must be {_LAYOUT.size} bytes, got {len(data)}"
             )
-        magic, version, rid, n, t, k, dim, bits, mode, seed, digest = _LAYOUT.unpack(data)
+        magic, version, rid, n, t, k, dim, bits, mode, seed, digest, spec = _LAYOUT.unpack(data)
         if magic != _MAGIC:
             raise ConfigError("not a secagg round config encoding")
         if mode >= len(_MODES):
             raise ConfigError(f"unknown mode code {mode}")
-        return cls(n, t, k, dim, bits, _MODES[mode], rid, seed, digest, version, allow_unsafe)
+        return cls(n, t, k, dim, bits, _MODES[mode], rid, seed, digest, spec, version, allow_unsafe)
 
     @property
     def session_id(self) -> bytes:

@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
-from secagg.transport.client import Client, Outcome, channel_credentials
+from secagg.transport.client import ANNOUNCED, Client, Outcome, channel_credentials
 from secagg.transport.server import AggregationServer, RoundReport, ServerOptions
 
 __all__ = [
+    "ANNOUNCED",
     "AggregationServer",
     "Client",
     "Outcome",

@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, Final, Literal, NoReturn
 
 import grpc
 import numpy as np
@@ -29,7 +29,7 @@ from secagg.context import CONTEXT_DIGEST_BYTES
 from secagg.crypto.entropy import default_random
 from secagg.crypto.signing import SigningKey
 from secagg.encoding import Encoder
-from secagg.errors import ConfigError, UnsafeParametersError
+from secagg.errors import ConfigError, EncodingError, UnsafeParametersError
 from secagg.identity_registry import IdentityRegistryFile
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.client.state import ClientState
@@ -46,6 +46,7 @@ from secagg.protocol.messages import (
 )
 from secagg.protocol.policy import ClientPolicy
 from secagg.reasons import AbortReason, DropReason, RejectReason
+from secagg.round_spec import RoundSpec, spec_digest
 from secagg.task import Task
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.codec import (
@@ -61,12 +62,16 @@ from secagg.transport.server import METHOD
 from secagg.transport.taskwire import TaskAssembler
 
 __all__ = [
+    "ANNOUNCED",
     "Client",
     "Outcome",
     "TaskFunction",
     "channel_credentials",
     "local_input_problem",
 ]
+
+# ``submit(tree, encoder=ANNOUNCED)``: encode with the spec the round announces in Welcome.
+ANNOUNCED: Final = "announced"
 
 _ABORT_GRACE = 5.0  # seconds to let the server read a client's Abort before hanging up
 
@@ -157,10 +162,9 @@ class _NotReached(_Failed):
     """No server frame arrived because nothing answered at the address (worth a retry)."""
 
 
-# What a round's input comes from: the vector itself, or a coroutine making it (and its bit
-# width) from the round's task once that arrived.
-_Source = npt.NDArray[Any] | Callable[[Task | None], Awaitable[tuple[npt.NDArray[Any], int | None]]]
-
+# What a round's input comes from once its task arrived: a coroutine making the vector and its
+# bit width (participate), or None when the vector is given up front (submit).
+_Make = Callable[[Task | None], Awaitable[tuple[npt.NDArray[Any], int | None]]]
 # What a task function may return: a vector or pytree, or (pytree, weight) with an encoder.
 TaskFunction = Callable[[Task | None], Any]
 # participate: reasons to try the same round again, and reasons to stop the loop.
@@ -258,12 +262,6 @@ class Client:
         self._received = 0
         self._max_task_bytes = max_task_bytes
 
-    def submit_sync(
-        self, vector: Any, *, encoder: Encoder | None = None, weight: float | None = None
-    ) -> Outcome:
-        """:meth:`submit` for code without an event loop."""
-        return asyncio.run(self.submit(vector, encoder=encoder, weight=weight))
-
     def participate_sync(
         self,
         fn: TaskFunction,
@@ -290,13 +288,14 @@ class Client:
         In each round the client receives the round's task (a :class:`~secagg.task.Task`, or
         None when the server hands out none), checks it against the round's context digest
         (``context-mismatch`` otherwise), and calls ``fn(task)``, which returns the input: an
-        integer vector, or with ``encoder`` a float pytree or ``(pytree, weight)``. ``fn`` may
-        be a coroutine function; a plain one runs in a worker thread (training may take long:
-        the server's phase timeout, and in semi-honest mode its keys timeout, must cover it).
-        ``on_outcome`` gets each outcome as its round ends. The loop stops early when the
-        server says it runs no more rounds (``no-round``) or cannot be reached.
-        A name still held by this client's previous stream (``duplicate-name``) or a full
-        server (``server-full``) is retried with backoff within ``wait`` seconds.
+        integer vector, or with ``encoder`` a float pytree or ``(pytree, weight)`` (the round
+        must announce the encoder's spec). ``fn`` may be a coroutine function; a plain one runs
+        in a worker thread (training may take long: the server's phase timeout, and in
+        semi-honest mode its keys timeout, must cover it). ``on_outcome`` gets each outcome as
+        its round ends. The loop stops early when the server says it runs no more rounds
+        (``no-round``), shuts down or cannot be reached. A name still held by this client's
+        previous stream (``duplicate-name``) or a full server (``server-full``) is retried
+        with backoff.
         """
         if rounds < 1:
             raise ConfigError(f"rounds must be at least 1, got {rounds}")
@@ -305,6 +304,8 @@ class Client:
             raise ConfigError("participate needs dim= (the round's D) or an encoder")
         if encoder is not None and self._dim is not None and encoder.dim != self._dim:
             raise ConfigError(f"the encoder has D={encoder.dim}, this client dim={self._dim}")
+        if encoder is not None and self._bits is not None and encoder.bits != self._bits:
+            raise ConfigError(f"the encoder uses b={encoder.bits}, this client b={self._bits}")
 
         async def make(task: Task | None) -> tuple[npt.NDArray[Any], int | None]:
             try:
@@ -313,20 +314,22 @@ class Client:
                 else:
                     produced = await asyncio.to_thread(fn, task)
                 return _as_input(produced, encoder, self._bits)
-            except (ConfigError, ValueError, TypeError) as exc:
+            except (ConfigError, EncodingError, ValueError, TypeError) as exc:
                 raise _Failed(AbortReason.INVALID_INPUT.value, str(exc)[:200]) from None
 
-        outcomes: list[Outcome] = []
+        expected = None if encoder is None else encoder.round_spec.encode()
         bits = encoder.bits if encoder is not None else self._bits
+        shape = np.zeros(dim, dtype=np.uint64)  # D for the Hello; the input comes from make
+        outcomes: list[Outcome] = []
         for _ in range(rounds):
-            outcome = await self._submit_source(make, bits, dim)
+            outcome = await self._submit_attempts(shape, bits, expected, None, None, make)
             delay = _BACKOFF_FIRST
             retries = 0
             while outcome.reason in _RETRY_REASONS and retries < _MAX_RETRIES:
                 retries += 1
                 await asyncio.sleep(delay * _jitter())
                 delay = min(_BACKOFF_MAX, 2 * delay)
-                outcome = await self._submit_source(make, bits, dim)
+                outcome = await self._submit_attempts(shape, bits, expected, None, None, make)
             outcomes.append(outcome)
             if on_outcome is not None:
                 on_outcome(outcome)
@@ -334,39 +337,85 @@ class Client:
                 break
         return outcomes
 
+    def submit_sync(
+        self,
+        vector: Any,
+        *,
+        encoder: Encoder | Literal["announced"] | None = None,
+        weight: float | None = None,
+        spec: RoundSpec | bytes | None = None,
+    ) -> Outcome:
+        """:meth:`submit` for code without an event loop."""
+        return asyncio.run(self.submit(vector, encoder=encoder, weight=weight, spec=spec))
+
     async def submit(
-        self, vector: Any, *, encoder: Encoder | None = None, weight: float | None = None
+        self,
+        vector: Any,
+        *,
+        encoder: Encoder | Literal["announced"] | None = None,
+        weight: float | None = None,
+        spec: RoundSpec | bytes | None = None,
     ) -> Outcome:
         """Join a round with ``vector`` (D integers mod 2^bits) and run it to the end.
 
-        With ``encoder`` (a :class:`secagg.encoding.Encoder` built from the spec everyone in
-        the round uses), ``vector`` is a float array or pytree (and ``weight`` its weight in
-        a weighted mean): it is clipped, quantized and encoded here, and the round must use
-        the encoder's dimension and bit width. The server decodes the sum with the same
-        encoder: ``encoder.decode(sum, n_included)``.
+        ``spec`` (any kind, e.g. an analytics query's; ``b""`` for raw integers) is what this
+        client's integers mean: the round must announce exactly it, or the client leaves with
+        ``spec-mismatch`` before sending anything. Without it (and without an encoder) the
+        client takes the round's spec as given.
+
+        With ``encoder`` (a :class:`secagg.encoding.Encoder`), ``vector`` is a float array or
+        pytree (and ``weight`` its weight in a weighted mean): it is clipped, quantized and
+        encoded here. The round must announce exactly the encoder's spec (``Welcome.spec``,
+        bound into the session id); otherwise the client leaves with ``spec-mismatch``.
+        ``encoder=ANNOUNCED`` ("announced") instead encodes with whatever encoding spec the
+        round announces (the server's D must then be fixed, by ``--dim`` or its spec). The
+        server decodes the sum with the same spec:
+        ``encoder.decode(sum, n_included, spec_digest=report.spec_digest)``.
 
         A vector this client can tell is unfit (negative values; with ``bits``/``dim``, values
         of 2^bits or more or another length) ends in an outcome naming the problem before
         anything connects.
         """
+        tree = None
         bits = self._bits
-        if encoder is not None:
-            if bits is not None and encoder.bits != bits:
-                raise ConfigError(f"the encoder uses b={encoder.bits}, this client b={bits}")
-            vector = encoder.encode(vector, weight=weight)
-            bits = encoder.bits
-        elif weight is not None:
-            raise ConfigError("weight needs an encoder (integer vectors carry no weight)")
-        data = np.asarray(vector)
-        if data.ndim != 1 or data.shape[0] < 1:
-            raise ConfigError(f"vector must be 1-D and non-empty, got shape {data.shape}")
-        problem = local_input_problem(data, bits, self._dim)
+        expected = spec.encode() if isinstance(spec, RoundSpec) else spec
+        if spec is not None and encoder is not None:
+            raise ConfigError("pass spec or encoder, not both (an encoder has its own spec)")
+        if expected is not None:
+            spec_digest(expected)  # a TypeError-free check that it is bytes
+            if expected:
+                RoundSpec.decode(expected)  # refuse a non-canonical spec here, not mid-round
+        if encoder == ANNOUNCED:
+            tree, data = vector, np.zeros(0, dtype=np.uint64)  # encoded once the spec is known
+        else:
+            if isinstance(encoder, Encoder):
+                if bits is not None and encoder.bits != bits:
+                    raise ConfigError(f"the encoder uses b={encoder.bits}, this client b={bits}")
+                expected = encoder.round_spec.encode()
+                vector = encoder.encode(vector, weight=weight)
+                bits = encoder.bits
+            elif encoder is not None:
+                raise ConfigError(f"encoder must be an Encoder, 'announced' or None: {encoder!r}")
+            elif weight is not None:
+                raise ConfigError("weight needs an encoder (integer vectors carry no weight)")
+            data = np.asarray(vector)
+            if data.ndim != 1 or data.shape[0] < 1:
+                raise ConfigError(f"vector must be 1-D and non-empty, got shape {data.shape}")
+        problem = None if tree is not None else local_input_problem(data, bits, self._dim)
         if problem is not None:
             return Outcome(False, self.name, problem[0], problem[1])
-        return await self._submit_source(data, bits, int(data.shape[0]))
+        return await self._submit_attempts(data, bits, expected, tree, weight)
 
-    async def _submit_source(self, source: _Source, bits: int | None, dim: int) -> Outcome:
-        """Join one round with ``source`` (the vector, or what makes it from the task)."""
+    async def _submit_attempts(
+        self,
+        data: npt.NDArray[Any],
+        bits: int | None,
+        expected: bytes | None,
+        tree: Any,
+        weight: float | None,
+        make: _Make | None = None,
+    ) -> Outcome:
+        """Join one round, retrying within ``wait`` while no server answers."""
         started = time.perf_counter()
         self._sent = self._received = 0
         loop = asyncio.get_running_loop()
@@ -374,7 +423,7 @@ class Client:
         delay = _BACKOFF_FIRST
         while True:
             try:
-                return await self._attempt(source, bits, dim, started)
+                return await self._attempt(data, bits, started, expected, tree, weight, make)
             except _NotReached as exc:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -405,7 +454,14 @@ class Client:
         return grpc.aio.secure_channel(self.server, self._credentials, options=options)
 
     async def _attempt(
-        self, source: _Source, bits: int | None, dim: int, started: float
+        self,
+        data: npt.NDArray[Any],
+        bits: int | None,
+        started: float,
+        expected: bytes | None,
+        tree: Any,
+        weight: float | None,
+        make: _Make | None = None,
     ) -> Outcome:
         """One connection; raises :class:`_NotReached` when nothing answered."""
         fields: dict[str, Any] = {}
@@ -413,7 +469,7 @@ class Client:
             async with self._channel() as channel:
                 call = channel.stream_stream(METHOD)()
                 try:
-                    await self._run(call, source, bits, dim, fields)
+                    await self._run(call, data, expected, bits, fields, tree, weight, make)
                     return Outcome(
                         True, self.name, seconds=time.perf_counter() - started, **self._io(fields)
                     )
@@ -551,7 +607,7 @@ class Client:
             raise _Failed("unknown-identity", f"roster contradicts the registry: {exc}") from None
         return {"identity": self._identity, "registry": registry}
 
-    async def _refuse(self, call: Any, welcome: pb.Welcome, detail: str) -> NoReturn:
+    async def _refuse_unsafe(self, call: Any, welcome: pb.Welcome, detail: str) -> NoReturn:
         """Tell the server this client will not take part in a round it judges unsafe."""
         reason = AbortReason.UNSAFE_PARAMETERS.value
         abort = pb.Abort(
@@ -571,6 +627,36 @@ class Client:
             await call.done_writing()
             await asyncio.wait_for(call.read(), _ABORT_GRACE)
 
+    async def _take_announced(
+        self, call: Any, config: RoundConfig, welcome: pb.Welcome, tree: Any, weight: float | None
+    ) -> tuple[Encoder, npt.NDArray[Any]]:
+        """Build the encoder the round announced and encode ``tree`` with it, or leave."""
+        announced = bytes(welcome.spec)
+        if spec_digest(announced) != config.spec_digest:
+            raise _Failed("malformed-message", "Welcome.spec does not match the config's digest")
+        reason = AbortReason.SPEC_MISMATCH.value
+        if not announced:
+            await self._refuse(
+                call, config, welcome.index, reason,
+                "the round announces raw integers (no spec); this client encodes floats",
+            )  # fmt: skip
+        try:
+            encoder = Encoder.from_round_spec(announced, tree)
+        except (ConfigError, EncodingError) as exc:
+            await self._refuse(call, config, welcome.index, reason, f"announced spec: {exc}")
+        try:
+            return encoder, encoder.encode(tree, weight=weight)
+        except EncodingError as exc:
+            await self._refuse(call, config, welcome.index, "invalid-input", str(exc))
+
+    async def _refuse(
+        self, call: Any, config: RoundConfig, index: int, reason: str, detail: str
+    ) -> NoReturn:
+        """Tell the server this client leaves the round (before round 0), then fail."""
+        failure = _Failed(reason, detail)
+        await self._abort(call, config, index, failure)
+        raise failure
+
     async def _hello(self, call: Any, dim: int) -> None:
         """Read the server's Challenge and answer with a (signed, given an identity) Hello."""
         frame = await self._read(call, self._timeout, first=True)
@@ -589,30 +675,6 @@ class Client:
             call, hello_frame(PROTOCOL_VERSION, self.name, dim, nonce, self._identity)
         )
 
-    async def _receive_task(self, call: Any, welcome: pb.Welcome, config: RoundConfig) -> Task:
-        """Read the round's task (TaskChunk frames right after Welcome)."""
-        try:
-            assembler = TaskAssembler(
-                config.session_id, int(welcome.task_bytes), self._max_task_bytes
-            )
-        except FrameError as exc:
-            failure = _Failed(exc.reason.value, exc.detail)
-            await self._abort(call, config, welcome.index, failure)
-            raise failure from None
-        while not assembler.complete:
-            frame = await self._read(call, self._timeout)
-            kind = frame.WhichOneof("body")
-            if kind == "abort":
-                raise _Failed(frame.abort.reason, frame.abort.detail)
-            if kind != "task_chunk":
-                raise _Failed(DropReason.MALFORMED.value, f"expected TaskChunk, got {kind}")
-            try:
-                assembler.add(frame.task_chunk)
-            except FrameError as exc:
-                raise _Failed(exc.reason.value, exc.detail) from None
-        self._progress(f"received the round's task ({assembler.total} bytes)")
-        return Task(assembler.data(), round=int(welcome.round))
-
     def _check_config(self, config: RoundConfig, dim: int, bits: int | None) -> None:
         """What this client refuses whatever the server says: another D or b than its own."""
         if config.dim != dim:
@@ -624,11 +686,21 @@ class Client:
             )
 
     async def _run(
-        self, call: Any, source: _Source, bits: int | None, dim: int, fields: dict[str, Any]
+        self,
+        call: Any,
+        data: npt.NDArray[Any],
+        expected: bytes | None,
+        bits: int | None,
+        fields: dict[str, Any],
+        tree: Any = None,
+        weight: float | None = None,
+        make: _Make | None = None,
     ) -> None:
         """Run the round on ``call``; fills ``fields`` (index, round, ...) as it learns them,
-        so a failed round's outcome still names them."""
-        await self._hello(call, dim)
+        so a failed round's outcome still names them. With ``make``, ``data`` only gives D and
+        the input is made from the round's task once it arrived."""
+        # dim 0: "the round's D" (when encoding with the announced spec, see _take_announced).
+        await self._hello(call, int(data.shape[0]))
         self._progress(f"waiting to join at {self.server} as {self.name!r}")
         frame = await self._read(call, self._timeout)
         kind = frame.WhichOneof("body")
@@ -641,7 +713,7 @@ class Client:
             # The mode's threshold rule holds unless this client itself allows unsafe ones.
             config = RoundConfig.decode(welcome.config, allow_unsafe=self._policy.allow_unsafe)
         except UnsafeParametersError as exc:
-            await self._refuse(call, welcome, str(exc))
+            await self._refuse_unsafe(call, welcome, str(exc))
         except ConfigError as exc:
             raise _Failed("malformed-message", f"bad round config: {exc}") from None
         fields.update(
@@ -655,7 +727,18 @@ class Client:
                 AbortReason.REPEATED_SESSION.value,
                 "this client already took part in this session id; a fresh round has a fresh id",
             )
-        self._check_config(config, dim, bits)
+        if tree is not None:
+            encoder, data = await self._take_announced(call, config, welcome, tree, weight)
+            expected, bits = encoder.round_spec.encode(), encoder.bits
+        self._check_config(config, int(data.shape[0]), bits)
+        announced = bytes(welcome.spec)
+        if spec_digest(announced) != config.spec_digest:
+            raise _Failed("malformed-message", "Welcome.spec does not match the config's digest")
+        if expected is not None and announced != expected:
+            await self._refuse(
+                call, config, welcome.index, AbortReason.SPEC_MISMATCH.value,
+                _spec_difference(announced, expected),
+            )  # fmt: skip
         chunk_bytes = int(welcome.chunk_words or 0) * (4 if config.bits <= 32 else 8)
         if chunk_bytes <= 0 or (
             welcome.max_message_bytes and chunk_bytes > welcome.max_message_bytes - 1024
@@ -677,48 +760,31 @@ class Client:
             )
             await self._write(call, pb.ClientFrame(abort=abort))
             raise _Failed(AbortReason.CONTEXT_MISMATCH.value, detail)
-        expected = self._expected_context
+        context = self._expected_context
         task: Task | None = None
         if welcome.task_bytes:
             task = await self._receive_task(call, welcome, config)
             fields["task_digest"] = task.digest.hex()
             # The digest this client computed itself from the bytes it got: the consistency
             # round has it signed, so different tasks for different clients abort the round.
-            expected = task.digest
-        if expected is not None and config.context_digest != expected:
-            detail = (
-                "the task received differs from the round config's context digest"
-                if task is not None
-                else "the round config's context digest differs from the one this client computed"
-            )
-            mismatch = _Failed(AbortReason.CONTEXT_MISMATCH.value, detail)
-            await self._abort(call, config, welcome.index, mismatch)
-            raise mismatch
-        if isinstance(source, np.ndarray):
-            data = source
-        else:
-            try:
-                data, bits = await source(task)
-            except _Failed as failure:
-                await self._abort(call, config, welcome.index, failure)
-                raise
-            problem = local_input_problem(data, bits, dim)
-            if problem is None and bits is not None and config.bits != bits:
-                problem = (
-                    AbortReason.CONFIG_MISMATCH.value,
-                    f"the round uses b={config.bits}; this client's input needs b={bits}",
+            context = task.digest
+            if config.context_digest != context:
+                mismatch = _Failed(
+                    AbortReason.CONTEXT_MISMATCH.value,
+                    "the task received differs from the round config's context digest",
                 )
-            if problem is not None:
-                unfit = _Failed(*problem)
-                await self._abort(call, config, welcome.index, unfit)
-                raise unfit
+                await self._abort(call, config, welcome.index, mismatch)
+                raise mismatch
+        if make is not None:
+            data = await self._make_input(call, config, welcome, make, task, bits)
         try:
             session = ClientSession(
                 config,
                 welcome.index,
                 data,
-                expected_context_digest=expected,
+                expected_context_digest=context,
                 policy=self._policy,
+                expected_spec_digest=None if expected is None else spec_digest(expected),
                 **self._malicious(welcome, config),
             )
         except _Failed as failure:
@@ -749,6 +815,57 @@ class Client:
             raise _Failed("not-included", "the round completed without this client's input")
         self._progress(f"included in the sum with {len(included)} clients")
         await call.done_writing()
+
+    async def _make_input(
+        self,
+        call: Any,
+        config: RoundConfig,
+        welcome: pb.Welcome,
+        make: _Make,
+        task: Task | None,
+        bits: int | None,
+    ) -> npt.NDArray[Any]:
+        """The user's input for this round, made from its task and checked like submit's."""
+        try:
+            data, bits = await make(task)
+        except _Failed as failure:
+            await self._abort(call, config, welcome.index, failure)
+            raise
+        problem = local_input_problem(data, bits, config.dim)
+        if problem is None and bits is not None and config.bits != bits:
+            problem = (
+                AbortReason.CONFIG_MISMATCH.value,
+                f"the round uses b={config.bits}; this client's input needs b={bits}",
+            )
+        if problem is not None:
+            unfit = _Failed(*problem)
+            await self._abort(call, config, welcome.index, unfit)
+            raise unfit
+        return data
+
+    async def _receive_task(self, call: Any, welcome: pb.Welcome, config: RoundConfig) -> Task:
+        """Read the round's task (TaskChunk frames right after Welcome)."""
+        try:
+            assembler = TaskAssembler(
+                config.session_id, int(welcome.task_bytes), self._max_task_bytes
+            )
+        except FrameError as exc:
+            failure = _Failed(exc.reason.value, exc.detail)
+            await self._abort(call, config, welcome.index, failure)
+            raise failure from None
+        while not assembler.complete:
+            frame = await self._read(call, self._timeout)
+            kind = frame.WhichOneof("body")
+            if kind == "abort":
+                raise _Failed(frame.abort.reason, frame.abort.detail)
+            if kind != "task_chunk":
+                raise _Failed(DropReason.MALFORMED.value, f"expected TaskChunk, got {kind}")
+            try:
+                assembler.add(frame.task_chunk)
+            except FrameError as exc:
+                raise _Failed(exc.reason.value, exc.detail) from None
+        self._progress(f"received the round's task ({assembler.total} bytes)")
+        return Task(assembler.data(), round=int(welcome.round))
 
 
 def _as_input(
@@ -798,3 +915,19 @@ def local_input_problem(
 def _jitter() -> float:
     """A factor in [0.5, 1.0) from the OS CSPRNG, so that many waiting clients spread out."""
     return 0.5 + int.from_bytes(default_random().random_bytes(4), "big") / 2**33
+
+
+def _spec_difference(announced: bytes, expected: bytes) -> str:
+    """Why this client's vector does not fit the announced spec (specs hold no secrets)."""
+    if not announced:
+        return "the round announces raw integers (no spec); this client's vector has a spec"
+    if not expected:
+        return "the round announces a spec; this client sends raw integers (spec=b'')"
+    try:
+        theirs = RoundSpec.decode(announced)
+    except ConfigError as exc:
+        return f"the round's announced spec is malformed: {exc}"
+    mine = RoundSpec.decode(expected)
+    return "the round's spec differs from this client's (round vs client): " + "; ".join(
+        theirs.diff(mine)
+    )

@@ -105,7 +105,10 @@ class Lobby:
                 DropReason.MALFORMED.value,
                 f"name must be 1..{MAX_NAME_LENGTH} printable characters",
             )
-        if hello.dim != self.dim:
+        # 0 means "the round's D": a client encoding with the spec Welcome announces learns D
+        # only from Welcome.
+        dim = int(hello.dim) or self.dim
+        if dim != self.dim:
             # D is the server's declaration, never a joiner's: a wrong D is refused alone.
             return reject_frame(
                 DropReason.WRONG_LENGTH.value,
@@ -142,7 +145,7 @@ class Lobby:
                 "retry later",
             )
         conn.name = name
-        conn.dim = int(hello.dim)
+        conn.dim = dim
         self.names.add(name)
         self.waiting.append(conn)
         self.changed.set()

@@ -71,7 +71,7 @@ class Hello(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., name: _Optional[str] = ..., dim: _Optional[int] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("index", "config", "round", "phase_timeout", "max_message_bytes", "chunk_words", "roster", "task_bytes")
+    __slots__ = ("index", "config", "round", "phase_timeout", "max_message_bytes", "chunk_words", "roster", "spec", "task_bytes")
     class RosterEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class Welcome(_message.Message):
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CHUNK_WORDS_FIELD_NUMBER: _ClassVar[int]
     ROSTER_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
     TASK_BYTES_FIELD_NUMBER: _ClassVar[int]
     index: int
     config: bytes
@@ -94,8 +95,9 @@ class Welcome(_message.Message):
     max_message_bytes: int
     chunk_words: int
     roster: _containers.ScalarMap[int, str]
+    spec: bytes
     task_bytes: int
-    def __init__(self, index: _Optional[int] = ..., config: _Optional[bytes] = ..., round: _Optional[int] = ..., phase_timeout: _Optional[float] = ..., max_message_bytes: _Optional[int] = ..., chunk_words: _Optional[int] = ..., roster: _Optional[_Mapping[int, str]] = ..., task_bytes: _Optional[int] = ...) -> None: ...
+    def __init__(self, index: _Optional[int] = ..., config: _Optional[bytes] = ..., round: _Optional[int] = ..., phase_timeout: _Optional[float] = ..., max_message_bytes: _Optional[int] = ..., chunk_words: _Optional[int] = ..., roster: _Optional[_Mapping[int, str]] = ..., spec: _Optional[bytes] = ..., task_bytes: _Optional[int] = ...) -> None: ...
 
 class TaskChunk(_message.Message):
     __slots__ = ("session_id", "offset", "data")

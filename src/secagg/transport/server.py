@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import dataclasses
 import inspect
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg.context import context_digest
+from secagg.encoding import DecodedResult, Encoder
 from secagg.errors import ConfigError, RoundAbortedError, UnsafeParametersError
 from secagg.graph import evaluate_parameters
 from secagg.identity_registry import IdentityRegistryFile
@@ -50,6 +52,7 @@ from secagg.protocol.policy import ClientPolicy
 from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
 from secagg.reasons import AbortReason, DropReason, RejectReason
+from secagg.round_spec import RAW_SPEC_DIGEST, RoundSpec, spec_digest
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.address import Address, bind_problem, parse_address
 from secagg.transport.codec import (
@@ -117,6 +120,8 @@ class ServerOptions:
     # The digest of what the clients were handed for the round (secagg.context), announced in
     # the RoundConfig; clients that computed another digest abort with context-mismatch.
     context_digest: bytes | None = None
+    # Canonical round spec (secagg.round_spec) announced in Welcome.spec; empty: raw integers.
+    spec: bytes = b""
     # Joiners that may wait in the lobby at once (None: 4 x clients + 16); more are refused
     # with server-full. Bounds the server's memory for streams that are not in a round.
     max_waiting: int | None = None
@@ -124,6 +129,8 @@ class ServerOptions:
     max_task_bytes: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
+        if self.spec:
+            _check_spec(self)
         if self.clients < 2:
             raise ConfigError(f"need at least 2 clients, got {self.clients}")
         if self.min_clients is not None and not 2 <= self.min_clients <= self.clients:
@@ -153,6 +160,21 @@ class ServerOptions:
             raise ConfigError("max_task_bytes must be >= 0")
 
 
+def _check_spec(opts: ServerOptions) -> None:
+    """The spec must parse and agree with the options it also fixes (bits, D, clients)."""
+    fields = RoundSpec.decode(opts.spec).fields
+    bits, dim, n_clients = fields.get("bits"), fields.get("dim"), fields.get("n_clients")
+    if bits is not None and bits != opts.bits:
+        raise ConfigError(f"the spec's vectors have b={bits}; the server was given b={opts.bits}")
+    if dim is not None and dim != opts.dim:
+        raise ConfigError(f"the spec's vectors have D={dim}; the server was given D={opts.dim}")
+    if isinstance(n_clients, int) and n_clients < opts.clients:
+        raise ConfigError(
+            f"the spec was made for at most {n_clients} clients (its bit width and decoding "
+            f"depend on it); the server expects {opts.clients}"
+        )
+
+
 @dataclass
 class RoundReport:
     """What happened in one aggregation round (names are the clients' self-declared names).
@@ -178,6 +200,18 @@ class RoundReport:
     bytes_sent: dict[str, int] = field(default_factory=dict)
     total: npt.NDArray[np.unsignedinteger] | None = None
     task_digest: str | None = None  # hex context digest of the task handed out, if any
+    spec: bytes = b""  # the round spec announced to the clients (empty: raw integers)
+    spec_digest: bytes = RAW_SPEC_DIGEST  # its digest, as bound into the round config
+
+    def decode(self, encoder: Encoder) -> DecodedResult:
+        """The round's sum decoded with ``encoder``, which must have the round's spec.
+
+        Raises :class:`SpecMismatchError` for an encoder with another spec and
+        :class:`ConfigError` when the round produced no sum.
+        """
+        if self.total is None or not self.included:
+            raise ConfigError(f"round {self.round} produced no sum (status {self.status})")
+        return encoder.decode(self.total, len(self.included), spec_digest=self.spec_digest)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (without the sum itself)."""
@@ -189,6 +223,8 @@ class RoundReport:
             "round_id": self.round_id,
             "task_digest": self.task_digest,
             **self.config,
+            "spec": json.loads(self.spec) if self.spec else None,
+            "spec_digest": self.spec_digest.hex(),
             "included": self.included,
             "dropped": self.dropped,
             "dropped_in": self.dropped_in,
@@ -628,6 +664,7 @@ class AggregationServer:
                     if (task := self._task) is not None
                     else opts.context_digest or bytes(DIGEST_BYTES)
                 ),
+                spec_digest=spec_digest(opts.spec),
             )
             registry = None
             if opts.registry is not None:
@@ -707,6 +744,7 @@ class AggregationServer:
                 max_message_bytes=opts.max_message_bytes,
                 chunk_words=opts.chunk_bytes // (4 if config.bits <= 32 else 8),
                 roster=roster,
+                spec=opts.spec,
                 task_bytes=0 if slots.task is None else len(slots.task),
             )
         )
@@ -779,6 +817,7 @@ class AggregationServer:
         word_bytes = config.dim * (4 if config.bits <= 32 else 8)
         self._assembly = asyncio.Semaphore(max(2, opts.assembly_budget_bytes // word_bytes))
         report.round_id = config.round_id.hex()
+        report.spec, report.spec_digest = opts.spec, config.spec_digest
         report.config = {
             "clients": config.num_clients,
             "threshold": config.threshold,

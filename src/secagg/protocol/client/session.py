@@ -97,6 +97,10 @@ class ClientSession:
     ``policy`` is this client's own floor on n, k and t (default :class:`ClientPolicy()`:
     5% corrupt, 5% dropping, 2^-40); :meth:`start` aborts with ``unsafe-parameters`` when the
     config is below it, before any key is made or anything is revealed.
+
+    ``expected_spec_digest`` (any mode) is the digest of the spec this client encoded ``data``
+    with (:mod:`secagg.round_spec`); a round announcing another spec is refused with
+    ``spec-mismatch`` before anything is sent.
     """
 
     def __init__(
@@ -111,6 +115,7 @@ class ClientSession:
         registry: IdentityRegistry | None = None,
         expected_context_digest: bytes | None = None,
         policy: ClientPolicy | None = None,
+        expected_spec_digest: bytes | None = None,
     ) -> None:
         if not 1 <= index <= config.num_clients:
             raise ConfigError(f"client index must be in 1..{config.num_clients}, got {index}")
@@ -144,6 +149,8 @@ class ClientSession:
         self._context_digest = (
             config.context_digest if expected_context_digest is None else expected_context_digest
         )
+        # The spec this client encoded its data with (None: it takes the round's as given).
+        self._spec_digest = expected_spec_digest
         self._data = _as_ring_vector(data, config)
         self.state = ClientState.NEW
         self.abort_reason: AbortReason | None = None
@@ -196,6 +203,11 @@ class ClientSession:
             return self._enter_abort(
                 AbortReason.CONTEXT_MISMATCH,
                 "the config's context digest differs from the one this client computed",
+            )
+        if self._spec_digest is not None and self._spec_digest != self.config.spec_digest:
+            return self._enter_abort(
+                AbortReason.SPEC_MISMATCH,
+                "the round's spec digest differs from the spec this client encoded its data with",
             )
         self._enc_keys = X25519KeyPair.generate(self._rng)
         self._mask_keys = X25519KeyPair.generate(self._rng)
