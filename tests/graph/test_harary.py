@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 
@@ -196,14 +195,11 @@ def test_validation(seed: bytes, indices: Sequence[int], degree: int, message: s
         NeighbourGraph(seed, indices, degree)
 
 
-def test_build_is_fast_for_5000_clients() -> None:
-    start = time.perf_counter()
+def test_a_5000_client_graph_is_regular_and_symmetric() -> None:
+    # Speed is a benchmark's business (machines are noisy); here: a large graph is right.
     g = NeighbourGraph(bytes(32), range(1, 5001), 40)
-    built = time.perf_counter() - start
-    start = time.perf_counter()
     for i in range(1, 5001, 10):
-        g.neighbours(i)
-    looked_up = time.perf_counter() - start
-    # Measured ~10 ms and ~10 us per lookup; the bounds leave room for a loaded machine.
-    assert built < 1.0
-    assert looked_up < 0.5
+        near = g.neighbours(i)
+        assert len(set(near)) == 40
+        assert i not in near
+        assert all(i in g.neighbours(v) for v in near)

@@ -46,7 +46,7 @@ from tests.protocol.malicious_server import MaliciousServer
 
 # -- break 3: replayed consistency signatures -------------------------------------------------
 
-N, K, T = 100, 18, 13  # the parameter finder's own choice for n = 100 in malicious mode
+N, K, T = 100, 18, 13  # the earlier fixed-count finder's choice for n = 100 in malicious mode
 PARTNERS = T - 1  # the victim is made to mask with only t - 1 neighbours (t with itself)
 SLACK = K + 1 - T  # neighbours a holder may be told dropped and still see t in U3
 
