@@ -1,7 +1,8 @@
 # The two commands: `make demo` and `make test`. Both create .venv on first use.
 # `make demo` installs only secagg and its runtime dependencies; the test tools and the torch
 # extra (pinned to the CPU build, torch==2.13.0, so the PyTorch example runs in tests) and
-# the plot extra (matplotlib, for the emoji example's chart in tests) are
+# the plot extra (matplotlib, for the emoji example's chart in tests) and the metrics extra
+# (prometheus_client, grpcio-health-checking: the operator tests) are
 # installed by the targets that use them. Each install has its own stamp.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -20,7 +21,7 @@ $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
 	touch $(DEMO_STAMP)
 
 $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e '.[test,torch,plot]'
+	$(PY) -m pip install --quiet -e '.[test,torch,plot,metrics]'
 	touch $(TEST_STAMP) $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)

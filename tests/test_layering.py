@@ -203,11 +203,19 @@ def test_lazy_exports_resolve_to_their_defining_objects() -> None:
     from secagg.encoding import DPConfig, EncodingSpec
     from secagg.protocol.config import RoundConfig
     from secagg.protocol.policy import ClientPolicy
+    from secagg.service import RoundOutcome, Server
     from secagg.simulation import SimulationResult, simulate
-    from secagg.transport.client import Client
+    from secagg.task import Task, pack_arrays, unpack_arrays
+    from secagg.transport.client import Client, Outcome
 
     expected = {
         "Client": Client,
+        "Outcome": Outcome,
+        "RoundOutcome": RoundOutcome,
+        "Server": Server,
+        "Task": Task,
+        "pack_arrays": pack_arrays,
+        "unpack_arrays": unpack_arrays,
         "ClientPolicy": ClientPolicy,
         "DPConfig": DPConfig,
         "EncodingSpec": EncodingSpec,

@@ -17,19 +17,27 @@ if TYPE_CHECKING:
     from secagg.encoding import DPConfig, EncodingSpec
     from secagg.protocol.config import RoundConfig
     from secagg.protocol.policy import ClientPolicy
+    from secagg.service import RoundOutcome, Server
     from secagg.simulation import SimulationResult, simulate
-    from secagg.transport.client import Client
+    from secagg.task import Task, pack_arrays, unpack_arrays
+    from secagg.transport.client import Client, Outcome
 
 __all__ = [
     "Client",
     "ClientPolicy",
     "DPConfig",
     "EncodingSpec",
+    "Outcome",
     "RoundConfig",
+    "RoundOutcome",
+    "Server",
     "SimulationResult",
+    "Task",
     "__version__",
     "context_digest",
+    "pack_arrays",
     "simulate",
+    "unpack_arrays",
 ]
 
 __version__ = "0.1.0"
@@ -40,10 +48,16 @@ _EXPORTS: dict[str, str] = {
     "ClientPolicy": "secagg.protocol.policy",
     "DPConfig": "secagg.encoding",
     "EncodingSpec": "secagg.encoding",
+    "Outcome": "secagg.transport.client",
     "RoundConfig": "secagg.protocol.config",
+    "RoundOutcome": "secagg.service",
+    "Server": "secagg.service",
     "SimulationResult": "secagg.simulation",
+    "Task": "secagg.task",
     "context_digest": "secagg.context",
+    "pack_arrays": "secagg.task",
     "simulate": "secagg.simulation",
+    "unpack_arrays": "secagg.task",
 }
 
 

@@ -72,3 +72,4 @@ class RejectReason(StrEnum):
     NO_ROUND = "no-round"
     DUPLICATE_NAME = "duplicate-name"
     UNSUPPORTED_VERSION = "unsupported-version"
+    SERVER_FULL = "server-full"  # the lobby holds max_waiting joiners already (overload)

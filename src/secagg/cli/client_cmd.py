@@ -18,6 +18,7 @@ from secagg.cli.analytics_io import analytics_options, load_spec, read_values
 from secagg.cli.console import err_console
 from secagg.cli.explain import describe, peer_text
 from secagg.cli.inputs import load_ca_certificates, load_input_vector
+from secagg.cli.task_input import command_input, fixed_input
 from secagg.context import context_file_digest
 from secagg.encoding.ring import to_ring
 from secagg.identity_registry import load_identity, load_registry
@@ -139,11 +140,28 @@ __all__ = ["client_command"]
     default=None,
     help="With --announced-encoding: this client's weight in a weighted round.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")
+@click.option(
+    "--rounds",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Join this many rounds one after another (the same input each time unless "
+    "--task-command makes it from the round's task).",
+)
+@click.option(
+    "--task-command",
+    default=None,
+    help="Run this command for each round: it reads the round's task from the file named by "
+    "$SECAGG_TASK and writes its .npy vector to $SECAGG_OUTPUT ($SECAGG_ROUND is the round); "
+    "replaces --input.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print each round's outcome as one JSON object."
+)
 @click.option("--stall-at", default=None, hidden=True, help="Testing: stop answering at a round.")
 def client_command(
     server: str,
-    input_path: Path,
+    input_path: Path | None,
     name: str | None,
     insecure: bool,
     ca_cert: Path | None,
@@ -160,6 +178,8 @@ def client_command(
     allow_weak_parameters: bool,
     announced_encoding: bool,
     weight: float | None,
+    rounds: int,
+    task_command: str | None,
     as_json: bool,
     stall_at: str | None,
     values_path: Path | None,
@@ -184,23 +204,33 @@ def client_command(
     if weight is not None and not announced_encoding:
         raise click.UsageError("--weight needs --announced-encoding (integers carry no weight)")
     spec = load_spec(query_path, epsilon, delta, min_contributors)
-    if (spec is None) == (input_path is None) or (spec is None) != (values_path is None):
+    if task_command is not None:
+        if input_path is not None or spec is not None:
+            raise click.UsageError("--task-command makes the input: drop --input/--query")
+        if dim is None:
+            raise click.UsageError("--task-command needs --dim (the round's vector length)")
+    elif (spec is None) == (input_path is None) or (spec is None) != (values_path is None):
         raise click.UsageError("give either --input, or --query with --values")
     if spec is not None and context_path is not None:
         raise click.UsageError("--query binds the query itself: drop --context")
     if spec is not None and announced_encoding:
         raise click.UsageError("--announced-encoding encodes --input floats, not a --query")
+    if announced_encoding and (rounds > 1 or task_command is not None):
+        raise click.UsageError("--announced-encoding joins one round: drop --rounds/--task-command")
     expected_digest = None if context_path is None else context_file_digest(context_path)
+    vector = None
     if spec is not None and values_path is not None:
         vector = to_ring(Contributor(spec).raw(read_values(values_path, spec)), spec.bits)
         expected_digest = spec.digest()
-    else:
-        assert input_path is not None
+    elif input_path is not None:
         vector = load_input_vector(input_path, floats=announced_encoding)
     # Floats are checked by the announced encoder once the round's spec is known.
-    problem = None if announced_encoding else local_input_problem(vector, bits, dim)
-    if problem is not None:
-        raise click.BadParameter(f"{input_path}: {problem[1]}", param_hint="--input")
+    if vector is not None and not announced_encoding:
+        problem = local_input_problem(vector, bits, dim)
+        if problem is not None:
+            raise click.BadParameter(f"{input_path}: {problem[1]}", param_hint="--input")
+    if dim is None and vector is not None and rounds > 1:
+        dim = int(vector.shape[0])  # the repeated rounds' D is the input's length
     roots = None if ca_cert is None else load_ca_certificates(ca_cert)
     stall: Round | None = None if stall_at is None else Round.parse(stall_at)
     policy = ClientPolicy(
@@ -235,20 +265,29 @@ def client_command(
         dim=dim,
         policy=policy,
     )
-    if announced_encoding:
-        outcome = client.submit_sync(vector, encoder=ANNOUNCED, weight=weight)
+
+    def show(outcome: Outcome) -> None:
+        if expected_digest is not None and outcome.reason == AbortReason.CONTEXT_MISMATCH:
+            err_console.print(
+                "[bold red]refused[/]: the server's round is not the configured query and "
+                f"release rules (expected spec digest {expected_digest.hex()})"
+            )
+        if as_json:
+            click.echo(json.dumps(outcome.to_json()))
+        else:
+            _print(outcome)
+
+    if rounds == 1 and task_command is None:
+        assert vector is not None
+        if announced_encoding:
+            outcomes = [client.submit_sync(vector, encoder=ANNOUNCED, weight=weight)]
+        else:
+            outcomes = [client.submit_sync(vector)]
+        show(outcomes[0])
     else:
-        outcome = client.submit_sync(vector)
-    if expected_digest is not None and outcome.reason == AbortReason.CONTEXT_MISMATCH:
-        err_console.print(
-            "[bold red]refused[/]: the server's round is not the configured query and release "
-            f"rules (expected spec digest {expected_digest.hex()})"
-        )
-    if as_json:
-        click.echo(json.dumps(outcome.to_json()))
-    else:
-        _print(outcome)
-    if not outcome.included:
+        fn = fixed_input(vector) if task_command is None else command_input(task_command)
+        outcomes = client.participate_sync(fn, rounds=rounds, on_outcome=show)
+    if len(outcomes) < rounds or not all(o.included for o in outcomes):
         sys.exit(1)
 
 

@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -17,6 +18,7 @@ from rich.status import Status
 from secagg.analytics import AnalyticsResult, AnalyticsRound, release, withheld
 from secagg.cli.analytics_io import analytics_options, load_spec, show_result, write_result
 from secagg.cli.console import err_console, plain
+from secagg.cli.jsonlog import json_logger
 from secagg.cli.options import cli_wording, round_options
 from secagg.cli.report_files import ReportFiles
 from secagg.cli.spec_file import load_spec_file
@@ -26,6 +28,7 @@ from secagg.identity_registry import load_registry
 from secagg.protocol.config import Mode, RoundConfig
 from secagg.transport.address import DEFAULT_PORT, Address, parse_address
 from secagg.transport.codec import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_MESSAGE_BYTES
+from secagg.transport.metrics import ServerMetrics
 from secagg.transport.server import (
     DEFAULT_MAX_DIM,
     AggregationServer,
@@ -177,6 +180,33 @@ def _address(_ctx: click.Context, _param: click.Parameter, value: str) -> Addres
     help="The file handed to the clients for this round (e.g. the model); its digest goes "
     "into the round config and clients given another file abort.",
 )
+@click.option(
+    "--task",
+    "task_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A file (e.g. the model) handed to every client of every round after Welcome; its "
+    "digest goes into the round config, so clients check what they received.",
+)
+@click.option(
+    "--metrics-address",
+    default=None,
+    help="HOST:PORT to serve Prometheus metrics on (/metrics; needs the 'metrics' extra).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line with round number and id (no secrets, ever).",
+)
+@click.option(
+    "--max-waiting",
+    type=click.IntRange(1),
+    default=None,
+    help="Most clients waiting to join at once; more are refused with server-full "
+    "(default: 4 x --clients + 16).",
+)
 @click.option("--insecure", is_flag=True, help="Plaintext gRPC (loopback testing only).")
 @click.option(
     "--tls-cert",
@@ -215,6 +245,10 @@ def serve_command(
     max_dim: int,
     registry_path: Path | None,
     context_path: Path | None,
+    task_path: Path | None,
+    metrics_address: str | None,
+    log_format: str,
+    max_waiting: int | None,
     insecure: bool,
     tls_cert: Path | None,
     tls_key: Path | None,
@@ -245,6 +279,8 @@ def serve_command(
         raise click.UsageError("--registry goes with --mode malicious, and it needs one")
     if min_clients is not None and min_clients > clients:
         raise click.UsageError("--min-clients cannot exceed --clients")
+    if task_path is not None and context_path is not None:
+        raise click.UsageError("--task binds the task itself: drop --context")
     spec = load_spec(query_path, epsilon, delta, min_contributors)
     if spec is not None:
         bits, dim = spec.bits, spec.query.dim
@@ -252,8 +288,8 @@ def serve_command(
             raise click.UsageError("--query answers one round: drop --rounds")
         if clients > spec.max_clients:
             raise click.UsageError(f"the query's round allows at most {spec.max_clients} clients")
-        if context_path is not None:
-            raise click.UsageError("--query binds the query itself: drop --context")
+        if context_path is not None or task_path is not None:
+            raise click.UsageError("--query binds the query itself: drop --context/--task")
         if round_spec:
             raise click.UsageError("--query and --spec both say what the vectors mean: give one")
     else:
@@ -290,6 +326,7 @@ def serve_command(
         max_message_bytes=max_message_bytes,
         chunk_bytes=min(chunk_bytes, max_message_bytes - 1024),
         max_dim=max_dim,
+        max_waiting=max_waiting,
         registry=None if registry_path is None else load_registry(registry_path),
         context_digest=(
             spec.digest()
@@ -316,8 +353,22 @@ def serve_command(
         answers.append(answer)
         files.add(report, keep_sum=answer.released)
 
+    task = None
+    if task_path is not None:
+        try:
+            task = task_path.read_bytes()
+        except OSError as exc:
+            raise click.BadParameter(str(exc.strerror or exc), param_hint="'--task'") from None
+    metrics = None
+    if metrics_address is not None:
+        try:
+            metrics_at = parse_address(metrics_address)
+            metrics = ServerMetrics()
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--metrics-address'") from None
     stopped_by: list[signal.Signals] = []
-    reports = asyncio.run(_serve(options, address, credentials, on_round, stopped_by))
+    setup = _Setup(task, metrics, None if metrics is None else metrics_at, log_format)
+    reports = asyncio.run(_serve(options, address, credentials, on_round, stopped_by, setup))
     if stopped_by:
         sig = stopped_by[0]
         err_console.print(
@@ -394,31 +445,69 @@ def _check_parameters(
         raise click.UsageError(str(exc)) from None
 
 
+@dataclass(frozen=True)
+class _Setup:
+    """What an operator added to the server: a task, metrics, the log format."""
+
+    task: bytes | None
+    metrics: ServerMetrics | None
+    metrics_at: Address | None
+    log_format: str
+
+
 async def _serve(
     options: ServerOptions,
     address: Address,
     credentials: grpc.ServerCredentials | None,
     on_round: Callable[[RoundReport], None],
     stopped_by: list[signal.Signals],
+    setup: _Setup,
 ) -> list[RoundReport]:
-    live = err_console.is_terminal
+    json_logs = setup.log_format == "json"
+    live = err_console.is_terminal and not json_logs
+    servers: list[AggregationServer] = []
 
-    def log(line: str) -> None:
+    def text_log(line: str) -> None:
         if live:
             err_console.log(plain(line))
         else:
             print(f"secagg serve: {plain(line).plain}", file=sys.stderr, flush=True)
 
+    log = (
+        json_logger("secagg.serve", lambda: servers[0].round_id if servers else None)
+        if json_logs
+        else text_log
+    )
+
     def build(status: Status | None = None) -> AggregationServer:
         update = None if status is None else (lambda line: status.update(plain(line)))
-        return AggregationServer(
-            options, address, credentials=credentials, log=log, status=update, on_round=on_round
+        server = AggregationServer(
+            options,
+            address,
+            credentials=credentials,
+            log=log,
+            status=update,
+            on_round=on_round,
+            metrics=setup.metrics,
         )
+        server.set_task(setup.task)
+        servers.append(server)
+        return server
 
-    if not live:
-        return await _run(build(), stopped_by)
-    with err_console.status("starting") as status:
-        return await _run(build(status), stopped_by)
+    if setup.metrics is not None and setup.metrics_at is not None:
+        try:
+            port = setup.metrics.serve(setup.metrics_at.host, setup.metrics_at.port)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        log(f"metrics on http://{setup.metrics_at.with_port(port)}/metrics")
+    try:
+        if not live:
+            return await _run(build(), stopped_by)
+        with err_console.status("starting") as status:
+            return await _run(build(status), stopped_by)
+    finally:
+        if setup.metrics is not None:
+            setup.metrics.close()
 
 
 async def _run(server: AggregationServer, stopped_by: list[signal.Signals]) -> list[RoundReport]:

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, NoReturn
 
@@ -45,8 +45,9 @@ from secagg.protocol.messages import (
     UnmaskResponse,
 )
 from secagg.protocol.policy import ClientPolicy
-from secagg.reasons import AbortReason, DropReason
+from secagg.reasons import AbortReason, DropReason, RejectReason
 from secagg.round_spec import RoundSpec, spec_digest
+from secagg.task import Task
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.codec import (
     DEFAULT_CHUNK_BYTES,
@@ -58,8 +59,16 @@ from secagg.transport.codec import (
 )
 from secagg.transport.hello import CHALLENGE_BYTES, hello_frame
 from secagg.transport.service import METHOD
+from secagg.transport.taskwire import TaskAssembler
 
-__all__ = ["ANNOUNCED", "Client", "Outcome", "channel_credentials", "local_input_problem"]
+__all__ = [
+    "ANNOUNCED",
+    "Client",
+    "Outcome",
+    "TaskFunction",
+    "channel_credentials",
+    "local_input_problem",
+]
 
 # ``submit(tree, encoder=ANNOUNCED)``: encode with the spec the round announces in Welcome.
 ANNOUNCED: Final = "announced"
@@ -111,6 +120,8 @@ class Outcome:
     bytes_sent: int = 0
     bytes_received: int = 0
     seconds: float = 0.0
+    round: int = 0  # the server's round number (0: never welcomed)
+    task_digest: str | None = None  # hex digest of the task received for the round, if any
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -126,6 +137,8 @@ class Outcome:
             "bytes_sent": self.bytes_sent,
             "bytes_received": self.bytes_received,
             "seconds": self.seconds,
+            "round": self.round,
+            "task_digest": self.task_digest,
         }
 
 
@@ -148,6 +161,19 @@ class _Failed(Exception):  # noqa: N818 - internal control flow
 class _NotReached(_Failed):
     """No server frame arrived because nothing answered at the address (worth a retry)."""
 
+
+# What a round's input comes from once its task arrived: a coroutine making the vector and its
+# bit width (participate), or None when the vector is given up front (submit).
+_Make = Callable[[Task | None], Awaitable[tuple[npt.NDArray[Any], int | None]]]
+# What a task function may return: a vector or pytree, or (pytree, weight) with an encoder.
+TaskFunction = Callable[[Task | None], Any]
+# participate: reasons to try the same round again, and reasons to stop the loop.
+_RETRY_REASONS = frozenset({RejectReason.DUPLICATE_NAME.value, RejectReason.SERVER_FULL.value})
+_FINAL_REASONS = frozenset(
+    {RejectReason.NO_ROUND.value, AbortReason.SERVER_UNREACHABLE.value,
+     AbortReason.SERVER_SHUTDOWN.value}
+)  # fmt: skip
+_MAX_RETRIES = 20
 
 _BACKOFF_FIRST = 0.25  # seconds before the first retry under ``wait``
 _BACKOFF_MAX = 5.0
@@ -195,6 +221,7 @@ class Client:
         bits: int | None = None,
         dim: int | None = None,
         policy: ClientPolicy | None = None,
+        max_task_bytes: int = 1 << 30,
     ) -> None:
         if not server or ":" not in server:
             raise ConfigError(f"server must be HOST:PORT, got {server!r}")
@@ -233,6 +260,82 @@ class Client:
         self._policy = ClientPolicy() if policy is None else policy
         self._sent = 0
         self._received = 0
+        self._max_task_bytes = max_task_bytes
+
+    def participate_sync(
+        self,
+        fn: TaskFunction,
+        *,
+        rounds: int,
+        encoder: Encoder | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> list[Outcome]:
+        """:meth:`participate` for code without an event loop."""
+        return asyncio.run(
+            self.participate(fn, rounds=rounds, encoder=encoder, on_outcome=on_outcome)
+        )
+
+    async def participate(
+        self,
+        fn: TaskFunction,
+        *,
+        rounds: int,
+        encoder: Encoder | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> list[Outcome]:
+        """Join ``rounds`` rounds one after another; returns each round's :class:`Outcome`.
+
+        In each round the client receives the round's task (a :class:`~secagg.task.Task`, or
+        None when the server hands out none), checks it against the round's context digest
+        (``context-mismatch`` otherwise), and calls ``fn(task)``, which returns the input: an
+        integer vector, or with ``encoder`` a float pytree or ``(pytree, weight)`` (the round
+        must announce the encoder's spec). ``fn`` may be a coroutine function; a plain one runs
+        in a worker thread (training may take long: the server's phase timeout, and in
+        semi-honest mode its keys timeout, must cover it). ``on_outcome`` gets each outcome as
+        its round ends. The loop stops early when the server says it runs no more rounds
+        (``no-round``), shuts down or cannot be reached. A name still held by this client's
+        previous stream (``duplicate-name``) or a full server (``server-full``) is retried
+        with backoff.
+        """
+        if rounds < 1:
+            raise ConfigError(f"rounds must be at least 1, got {rounds}")
+        dim = encoder.dim if encoder is not None else self._dim
+        if dim is None:
+            raise ConfigError("participate needs dim= (the round's D) or an encoder")
+        if encoder is not None and self._dim is not None and encoder.dim != self._dim:
+            raise ConfigError(f"the encoder has D={encoder.dim}, this client dim={self._dim}")
+        if encoder is not None and self._bits is not None and encoder.bits != self._bits:
+            raise ConfigError(f"the encoder uses b={encoder.bits}, this client b={self._bits}")
+
+        async def make(task: Task | None) -> tuple[npt.NDArray[Any], int | None]:
+            try:
+                if asyncio.iscoroutinefunction(fn):
+                    produced = await fn(task)
+                else:
+                    produced = await asyncio.to_thread(fn, task)
+                return _as_input(produced, encoder, self._bits)
+            except (ConfigError, EncodingError, ValueError, TypeError) as exc:
+                raise _Failed(AbortReason.INVALID_INPUT.value, str(exc)[:200]) from None
+
+        expected = None if encoder is None else encoder.round_spec.encode()
+        bits = encoder.bits if encoder is not None else self._bits
+        shape = np.zeros(dim, dtype=np.uint64)  # D for the Hello; the input comes from make
+        outcomes: list[Outcome] = []
+        for _ in range(rounds):
+            outcome = await self._submit_attempts(shape, bits, expected, None, None, make)
+            delay = _BACKOFF_FIRST
+            retries = 0
+            while outcome.reason in _RETRY_REASONS and retries < _MAX_RETRIES:
+                retries += 1
+                await asyncio.sleep(delay * _jitter())
+                delay = min(_BACKOFF_MAX, 2 * delay)
+                outcome = await self._submit_attempts(shape, bits, expected, None, None, make)
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+            if outcome.reason in _FINAL_REASONS:
+                break
+        return outcomes
 
     def submit_sync(
         self,
@@ -298,17 +401,29 @@ class Client:
             data = np.asarray(vector)
             if data.ndim != 1 or data.shape[0] < 1:
                 raise ConfigError(f"vector must be 1-D and non-empty, got shape {data.shape}")
-        started = time.perf_counter()
-        self._sent = self._received = 0
         problem = None if tree is not None else local_input_problem(data, bits, self._dim)
         if problem is not None:
             return Outcome(False, self.name, problem[0], problem[1])
+        return await self._submit_attempts(data, bits, expected, tree, weight)
+
+    async def _submit_attempts(
+        self,
+        data: npt.NDArray[Any],
+        bits: int | None,
+        expected: bytes | None,
+        tree: Any,
+        weight: float | None,
+        make: _Make | None = None,
+    ) -> Outcome:
+        """Join one round, retrying within ``wait`` while no server answers."""
+        started = time.perf_counter()
+        self._sent = self._received = 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait
         delay = _BACKOFF_FIRST
         while True:
             try:
-                return await self._attempt(data, bits, started, expected, tree, weight)
+                return await self._attempt(data, bits, started, expected, tree, weight, make)
             except _NotReached as exc:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -346,6 +461,7 @@ class Client:
         expected: bytes | None,
         tree: Any,
         weight: float | None,
+        make: _Make | None = None,
     ) -> Outcome:
         """One connection; raises :class:`_NotReached` when nothing answered."""
         fields: dict[str, Any] = {}
@@ -353,7 +469,7 @@ class Client:
             async with self._channel() as channel:
                 call = channel.stream_stream(METHOD)()
                 try:
-                    fields = await self._run(call, data, expected, bits, tree, weight)
+                    await self._run(call, data, expected, bits, fields, tree, weight, make)
                     return Outcome(
                         True, self.name, seconds=time.perf_counter() - started, **self._io(fields)
                     )
@@ -575,9 +691,14 @@ class Client:
         data: npt.NDArray[Any],
         expected: bytes | None,
         bits: int | None,
+        fields: dict[str, Any],
         tree: Any = None,
         weight: float | None = None,
-    ) -> dict[str, Any]:
+        make: _Make | None = None,
+    ) -> None:
+        """Run the round on ``call``; fills ``fields`` (index, round, ...) as it learns them,
+        so a failed round's outcome still names them. With ``make``, ``data`` only gives D and
+        the input is made from the round's task once it arrived."""
         # dim 0: "the round's D" (when encoding with the announced spec, see _take_announced).
         await self._hello(call, int(data.shape[0]))
         self._progress(f"waiting to join at {self.server} as {self.name!r}")
@@ -595,11 +716,12 @@ class Client:
             await self._refuse_unsafe(call, welcome, str(exc))
         except ConfigError as exc:
             raise _Failed("malformed-message", f"bad round config: {exc}") from None
-        fields: dict[str, Any] = {
-            "index": welcome.index,
-            "round_id": config.round_id.hex(),
-            "num_clients": config.num_clients,
-        }
+        fields.update(
+            index=welcome.index,
+            round_id=config.round_id.hex(),
+            num_clients=config.num_clients,
+            round=int(welcome.round),
+        )
         if not _first_time(self.name, config.session_id):
             raise _Failed(
                 AbortReason.REPEATED_SESSION.value,
@@ -638,12 +760,29 @@ class Client:
             )
             await self._write(call, pb.ClientFrame(abort=abort))
             raise _Failed(AbortReason.CONTEXT_MISMATCH.value, detail)
+        context = self._expected_context
+        task: Task | None = None
+        if welcome.task_bytes:
+            task = await self._receive_task(call, welcome, config)
+            fields["task_digest"] = task.digest.hex()
+            # The digest this client computed itself from the bytes it got: the consistency
+            # round has it signed, so different tasks for different clients abort the round.
+            context = task.digest
+            if config.context_digest != context:
+                mismatch = _Failed(
+                    AbortReason.CONTEXT_MISMATCH.value,
+                    "the task received differs from the round config's context digest",
+                )
+                await self._abort(call, config, welcome.index, mismatch)
+                raise mismatch
+        if make is not None:
+            data = await self._make_input(call, config, welcome, make, task, bits)
         try:
             session = ClientSession(
                 config,
                 welcome.index,
                 data,
-                expected_context_digest=self._expected_context,
+                expected_context_digest=context,
                 policy=self._policy,
                 expected_spec_digest=None if expected is None else spec_digest(expected),
                 **self._malicious(welcome, config),
@@ -676,7 +815,74 @@ class Client:
             raise _Failed("not-included", "the round completed without this client's input")
         self._progress(f"included in the sum with {len(included)} clients")
         await call.done_writing()
-        return fields
+
+    async def _make_input(
+        self,
+        call: Any,
+        config: RoundConfig,
+        welcome: pb.Welcome,
+        make: _Make,
+        task: Task | None,
+        bits: int | None,
+    ) -> npt.NDArray[Any]:
+        """The user's input for this round, made from its task and checked like submit's."""
+        try:
+            data, bits = await make(task)
+        except _Failed as failure:
+            await self._abort(call, config, welcome.index, failure)
+            raise
+        problem = local_input_problem(data, bits, config.dim)
+        if problem is None and bits is not None and config.bits != bits:
+            problem = (
+                AbortReason.CONFIG_MISMATCH.value,
+                f"the round uses b={config.bits}; this client's input needs b={bits}",
+            )
+        if problem is not None:
+            unfit = _Failed(*problem)
+            await self._abort(call, config, welcome.index, unfit)
+            raise unfit
+        return data
+
+    async def _receive_task(self, call: Any, welcome: pb.Welcome, config: RoundConfig) -> Task:
+        """Read the round's task (TaskChunk frames right after Welcome)."""
+        try:
+            assembler = TaskAssembler(
+                config.session_id, int(welcome.task_bytes), self._max_task_bytes
+            )
+        except FrameError as exc:
+            failure = _Failed(exc.reason.value, exc.detail)
+            await self._abort(call, config, welcome.index, failure)
+            raise failure from None
+        while not assembler.complete:
+            frame = await self._read(call, self._timeout)
+            kind = frame.WhichOneof("body")
+            if kind == "abort":
+                raise _Failed(frame.abort.reason, frame.abort.detail)
+            if kind != "task_chunk":
+                raise _Failed(DropReason.MALFORMED.value, f"expected TaskChunk, got {kind}")
+            try:
+                assembler.add(frame.task_chunk)
+            except FrameError as exc:
+                raise _Failed(exc.reason.value, exc.detail) from None
+        self._progress(f"received the round's task ({assembler.total} bytes)")
+        return Task(assembler.data(), round=int(welcome.round))
+
+
+def _as_input(
+    produced: Any, encoder: Encoder | None, bits: int | None
+) -> tuple[npt.NDArray[Any], int | None]:
+    """The ring vector (and its bit width) from what a task function returned."""
+    if encoder is None:
+        if isinstance(produced, tuple):
+            raise ConfigError("a weight needs an encoder (integer vectors carry no weight)")
+        data = np.asarray(produced)
+        if data.ndim != 1 or data.shape[0] < 1:
+            raise ConfigError(f"the vector must be 1-D and non-empty, got shape {data.shape}")
+        return data, bits
+    weight = None
+    if isinstance(produced, tuple) and len(produced) == 2:
+        produced, weight = produced
+    return np.asarray(encoder.encode(produced, weight=weight)), encoder.bits
 
 
 def local_input_problem(

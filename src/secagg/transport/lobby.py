@@ -135,8 +135,15 @@ class Lobby:
             return reject_frame(
                 RejectReason.DUPLICATE_NAME.value, "a client with this name is already registered"
             )
-        if not self.accepting or len(self.waiting) >= self.capacity:
+        if not self.accepting:
             return reject_frame(RejectReason.NO_ROUND.value, "the server takes no more clients")
+        if len(self.waiting) >= self.capacity:
+            self.log(f"refused {name!r}: {len(self.waiting)} clients already wait (server-full)")
+            return reject_frame(
+                RejectReason.SERVER_FULL.value,
+                f"{len(self.waiting)} clients already wait for a round (the server's limit); "
+                "retry later",
+            )
         conn.name = name
         conn.dim = dim
         self.names.add(name)

@@ -27,7 +27,7 @@ class ClientFrame(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., advertise_keys: _Optional[_Union[AdvertiseKeys, _Mapping]] = ..., encrypted_shares: _Optional[_Union[EncryptedShares, _Mapping]] = ..., masked_input: _Optional[_Union[MaskedInputChunk, _Mapping]] = ..., consistency_signature: _Optional[_Union[ConsistencySignature, _Mapping]] = ..., unmask_response: _Optional[_Union[UnmaskResponse, _Mapping]] = ..., abort: _Optional[_Union[Abort, _Mapping]] = ..., reveal_nonce: _Optional[_Union[RevealNonce, _Mapping]] = ...) -> None: ...
 
 class ServerFrame(_message.Message):
-    __slots__ = ("welcome", "keys_broadcast", "shares_delivery", "consistency_request", "unmask_request", "round_complete", "abort", "reject", "commitments_broadcast", "challenge")
+    __slots__ = ("welcome", "keys_broadcast", "shares_delivery", "consistency_request", "unmask_request", "round_complete", "abort", "reject", "commitments_broadcast", "challenge", "task_chunk")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     KEYS_BROADCAST_FIELD_NUMBER: _ClassVar[int]
     SHARES_DELIVERY_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +38,7 @@ class ServerFrame(_message.Message):
     REJECT_FIELD_NUMBER: _ClassVar[int]
     COMMITMENTS_BROADCAST_FIELD_NUMBER: _ClassVar[int]
     CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    TASK_CHUNK_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     keys_broadcast: KeysBroadcast
     shares_delivery: SharesDelivery
@@ -48,7 +49,8 @@ class ServerFrame(_message.Message):
     reject: Reject
     commitments_broadcast: CommitmentsBroadcast
     challenge: Challenge
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., keys_broadcast: _Optional[_Union[KeysBroadcast, _Mapping]] = ..., shares_delivery: _Optional[_Union[SharesDelivery, _Mapping]] = ..., consistency_request: _Optional[_Union[ConsistencyRequest, _Mapping]] = ..., unmask_request: _Optional[_Union[UnmaskRequest, _Mapping]] = ..., round_complete: _Optional[_Union[RoundComplete, _Mapping]] = ..., abort: _Optional[_Union[Abort, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., commitments_broadcast: _Optional[_Union[CommitmentsBroadcast, _Mapping]] = ..., challenge: _Optional[_Union[Challenge, _Mapping]] = ...) -> None: ...
+    task_chunk: TaskChunk
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., keys_broadcast: _Optional[_Union[KeysBroadcast, _Mapping]] = ..., shares_delivery: _Optional[_Union[SharesDelivery, _Mapping]] = ..., consistency_request: _Optional[_Union[ConsistencyRequest, _Mapping]] = ..., unmask_request: _Optional[_Union[UnmaskRequest, _Mapping]] = ..., round_complete: _Optional[_Union[RoundComplete, _Mapping]] = ..., abort: _Optional[_Union[Abort, _Mapping]] = ..., reject: _Optional[_Union[Reject, _Mapping]] = ..., commitments_broadcast: _Optional[_Union[CommitmentsBroadcast, _Mapping]] = ..., challenge: _Optional[_Union[Challenge, _Mapping]] = ..., task_chunk: _Optional[_Union[TaskChunk, _Mapping]] = ...) -> None: ...
 
 class Challenge(_message.Message):
     __slots__ = ("nonce",)
@@ -69,7 +71,7 @@ class Hello(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., name: _Optional[str] = ..., dim: _Optional[int] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("index", "config", "round", "phase_timeout", "max_message_bytes", "chunk_words", "roster", "spec")
+    __slots__ = ("index", "config", "round", "phase_timeout", "max_message_bytes", "chunk_words", "roster", "spec", "task_bytes")
     class RosterEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +87,7 @@ class Welcome(_message.Message):
     CHUNK_WORDS_FIELD_NUMBER: _ClassVar[int]
     ROSTER_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    TASK_BYTES_FIELD_NUMBER: _ClassVar[int]
     index: int
     config: bytes
     round: int
@@ -93,7 +96,18 @@ class Welcome(_message.Message):
     chunk_words: int
     roster: _containers.ScalarMap[int, str]
     spec: bytes
-    def __init__(self, index: _Optional[int] = ..., config: _Optional[bytes] = ..., round: _Optional[int] = ..., phase_timeout: _Optional[float] = ..., max_message_bytes: _Optional[int] = ..., chunk_words: _Optional[int] = ..., roster: _Optional[_Mapping[int, str]] = ..., spec: _Optional[bytes] = ...) -> None: ...
+    task_bytes: int
+    def __init__(self, index: _Optional[int] = ..., config: _Optional[bytes] = ..., round: _Optional[int] = ..., phase_timeout: _Optional[float] = ..., max_message_bytes: _Optional[int] = ..., chunk_words: _Optional[int] = ..., roster: _Optional[_Mapping[int, str]] = ..., spec: _Optional[bytes] = ..., task_bytes: _Optional[int] = ...) -> None: ...
+
+class TaskChunk(_message.Message):
+    __slots__ = ("session_id", "offset", "data")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    session_id: bytes
+    offset: int
+    data: bytes
+    def __init__(self, session_id: _Optional[bytes] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class Reject(_message.Message):
     __slots__ = ("reason", "detail")

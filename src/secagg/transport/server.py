@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import inspect
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,7 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
+from secagg.context import context_digest
 from secagg.encoding import DecodedResult, Encoder
 from secagg.errors import ConfigError, RoundAbortedError, UnsafeParametersError
 from secagg.graph import evaluate_parameters
@@ -61,9 +64,12 @@ from secagg.transport.codec import (
     parse_client_frame,
     server_frame,
 )
+from secagg.transport.health import add_health, set_serving
 from secagg.transport.hello import challenge_frame
 from secagg.transport.lobby import ClientConn, Lobby, reject_frame
+from secagg.transport.metrics import ServerMetrics
 from secagg.transport.service import METHOD, RPC, SERVICE
+from secagg.transport.taskwire import task_frames
 
 __all__ = ["DEFAULT_MAX_DIM", "METHOD", "AggregationServer", "RoundReport", "ServerOptions"]
 
@@ -116,6 +122,11 @@ class ServerOptions:
     context_digest: bytes | None = None
     # Canonical round spec (secagg.round_spec) announced in Welcome.spec; empty: raw integers.
     spec: bytes = b""
+    # Joiners that may wait in the lobby at once (None: 4 x clients + 16); more are refused
+    # with server-full. Bounds the server's memory for streams that are not in a round.
+    max_waiting: int | None = None
+    # The largest task (model, query) :meth:`AggregationServer.set_task` accepts.
+    max_task_bytes: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.spec:
@@ -143,6 +154,10 @@ class ServerOptions:
             raise ConfigError(f"context_digest must be {DIGEST_BYTES} bytes (secagg.context)")
         if self.mode == "malicious" and self.registry is None:
             raise ConfigError("malicious mode needs the clients' identity registry")
+        if self.max_waiting is not None and self.max_waiting < 1:
+            raise ConfigError(f"max_waiting must be at least 1, got {self.max_waiting}")
+        if self.max_task_bytes < 0:
+            raise ConfigError("max_task_bytes must be >= 0")
 
 
 def _check_spec(opts: ServerOptions) -> None:
@@ -184,6 +199,7 @@ class RoundReport:
     bytes_received: dict[str, int] = field(default_factory=dict)
     bytes_sent: dict[str, int] = field(default_factory=dict)
     total: npt.NDArray[np.unsignedinteger] | None = None
+    task_digest: str | None = None  # hex context digest of the task handed out, if any
     spec: bytes = b""  # the round spec announced to the clients (empty: raw integers)
     spec_digest: bytes = RAW_SPEC_DIGEST  # its digest, as bound into the round config
 
@@ -205,6 +221,7 @@ class RoundReport:
             "abort_reason": self.abort_reason,
             "abort_detail": self.abort_detail,
             "round_id": self.round_id,
+            "task_digest": self.task_digest,
             **self.config,
             "spec": json.loads(self.spec) if self.spec else None,
             "spec_digest": self.spec_digest.hex(),
@@ -241,6 +258,8 @@ class _Slots:
     welcomed_at: dict[int, float] = field(default_factory=dict)
     vacant: dict[int, tuple[DropReason, str]] = field(default_factory=dict)
     refill: bool = False
+    task: bytes | None = None  # what every client of the round is handed after Welcome
+    task_frames: list[bytes] | None = None
 
     def names(self) -> dict[int, str]:
         return {i: c.name for i, c in self.holders.items()}
@@ -257,7 +276,9 @@ class AggregationServer:
     may quote client-chosen names and details, so a console must print them as plain text.
     ``credentials`` are gRPC server credentials; None means plaintext (loopback testing only).
     ``on_round`` is called with each round's report as soon as the round ended (completed,
-    aborted or interrupted), before the next round starts.
+    aborted or interrupted), before the next round starts (a coroutine is awaited); it may
+    call :meth:`set_task` for the next round or :meth:`finish` to make it the last. ``metrics`` (see
+    :mod:`secagg.transport.metrics`) counts rounds, clients and bytes for Prometheus.
     """
 
     def __init__(
@@ -268,7 +289,8 @@ class AggregationServer:
         credentials: grpc.ServerCredentials | None = None,
         log: Callable[[str], None] | None = None,
         status: Callable[[str], None] | None = None,
-        on_round: Callable[[RoundReport], None] | None = None,
+        on_round: Callable[[RoundReport], Awaitable[None] | None] | None = None,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         self.options = options
         self.bind_address = address if isinstance(address, Address) else parse_address(address)
@@ -278,9 +300,15 @@ class AggregationServer:
         self._status = status or (lambda _line: None)
         self._on_round = on_round
         self._server: grpc.aio.Server | None = None
+        self.metrics = metrics
+        self._task: bytes | None = None
+        if metrics is not None:
+            metrics.watch_lobby(lambda: self._lobby.live())
+        self._finishing = False
+        self._health: Any = None
         self._lobby = Lobby(
             dim=options.dim,
-            capacity=4 * options.clients + 16,
+            capacity=options.max_waiting or 4 * options.clients + 16,
             max_message_bytes=options.max_message_bytes,
             registry=options.registry,
             mode=options.mode,
@@ -321,6 +349,7 @@ class AggregationServer:
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(SERVICE, {RPC: handler}),)
         )
+        self._health = add_health(server)
         problem = bind_problem(self.bind_address)
         if problem is not None:  # say it in one line, before gRPC logs a bind failure
             raise ConfigError(f"cannot listen on {self.address}: {problem}")
@@ -337,7 +366,50 @@ class AggregationServer:
         await server.start()
         self._server = server
         self.port = int(port)
+        set_serving(self._health, serving=not self._finishing and self._shutdown is None)
         return self.port
+
+    def set_task(self, task: bytes | None) -> None:
+        """Hand ``task`` (bytes; see :mod:`secagg.task`) to every client of the next round.
+
+        Its :func:`~secagg.context_digest` becomes the round config's ``context_digest`` (it
+        replaces ``options.context_digest``); each client checks the bytes it received against
+        it. None: the rounds from now on have no task.
+        """
+        if task is not None and len(task) > self.options.max_task_bytes:
+            raise ConfigError(
+                f"the task has {len(task)} bytes; max_task_bytes is {self.options.max_task_bytes}"
+            )
+        self._task = None if task is None else bytes(task)
+
+    def expect(self, clients: int) -> None:
+        """Wait for ``clients`` joiners from the next round on (e.g. after losing some for good).
+
+        Capped below by ``min_clients``' floor of 2; raises :class:`ConfigError` like
+        :class:`ServerOptions` for an impossible count.
+        """
+        minimum = self.options.min_clients
+        self.options = dataclasses.replace(
+            self.options,
+            clients=clients,
+            min_clients=None if minimum is None else min(minimum, clients),
+        )
+
+    def finish(self) -> None:
+        """Run no round after the current one (or the next, between rounds)."""
+        self._finishing = True
+        set_serving(self._health, serving=False)
+
+    @property
+    def round_number(self) -> int:
+        """The number of the round running or last run (0 before the first)."""
+        return self._round_no
+
+    @property
+    def round_id(self) -> str | None:
+        """The hex round id of the round running now (None between rounds)."""
+        slots = self._slots
+        return None if slots is None else slots.config.round_id.hex()
 
     def waiting(self) -> int:
         """How many clients wait in the lobby for a round (or for a slot to free up)."""
@@ -351,12 +423,14 @@ class AggregationServer:
         if self._shutdown is None:
             self._shutdown = detail
         self._lobby.accepting = False
+        set_serving(self._health, serving=False)
         if self._round_task is not None:
             self._round_task.cancel()
 
     async def stop(self, grace: float = 1.0) -> None:
         """Reject everyone still waiting and stop serving."""
         self._lobby.accepting = False
+        set_serving(self._health, serving=False)
         if self._shutdown is not None:
             self._lobby.refuse_all(AbortReason.SERVER_SHUTDOWN.value, self._shutdown)
         else:
@@ -368,7 +442,7 @@ class AggregationServer:
         """Run all rounds (the server must be started); returns one report per round."""
         try:
             for number in range(1, self.options.rounds + 1):
-                if self._shutdown is not None:
+                if self._shutdown is not None or self._finishing:
                     break
                 report = RoundReport(round=number)
                 task = asyncio.create_task(self._run_round(number, report))
@@ -385,8 +459,12 @@ class AggregationServer:
                 else:
                     task.result()  # a bug in the round surfaces here
                 self.reports.append(report)
+                if self.metrics is not None:
+                    self.metrics.round_ended(report)
                 if self._on_round is not None:
-                    self._on_round(report)
+                    called = self._on_round(report)
+                    if inspect.isawaitable(called):
+                        await called  # e.g. computing the next round's task
         finally:
             await self.stop()
         return self.reports
@@ -417,6 +495,8 @@ class AggregationServer:
             yield reject_frame(AbortReason.SERVER_SHUTDOWN.value, self._shutdown)
             return
         refusal = self._lobby.admit(conn, first)
+        if self.metrics is not None:
+            self.metrics.hello(refusal)
         if refusal is not None:
             yield refusal
             return
@@ -551,6 +631,8 @@ class AggregationServer:
         started = loop.time()
         members = await self._gather()
         report.timings["join"] = loop.time() - started
+        if self.metrics is not None:
+            self.metrics.round_started()
         minimum = max(2, opts.min_clients or opts.clients)
         if not members:
             joined = self._lobby.live()
@@ -573,7 +655,11 @@ class AggregationServer:
                 dropout_rate=opts.dropout_rate,
                 corrupt_rate=opts.corrupt_rate,
                 allow_unsafe=opts.allow_unsafe,
-                context_digest=opts.context_digest or bytes(DIGEST_BYTES),
+                context_digest=(
+                    context_digest(task)
+                    if (task := self._task) is not None
+                    else opts.context_digest or bytes(DIGEST_BYTES)
+                ),
                 spec_digest=spec_digest(opts.spec),
             )
             registry = None
@@ -591,7 +677,15 @@ class AggregationServer:
             return
         # Slots of idle joiners are refilled from the lobby in semi-honest mode only: in
         # malicious mode Welcome's roster binds each index to a registered name.
-        slots = _Slots(number, config, dict(enumerate(members, 1)), refill=opts.mode != "malicious")
+        slots = _Slots(
+            number,
+            config,
+            dict(enumerate(members, 1)),
+            refill=opts.mode != "malicious",
+            task=task,
+        )
+        if task is not None:
+            report.task_digest = config.context_digest.hex()
         self._slots = slots
         try:
             await self._drive(slots, session, report)
@@ -647,9 +741,25 @@ class AggregationServer:
                 chunk_words=opts.chunk_bytes // (4 if config.bits <= 32 else 8),
                 roster=roster,
                 spec=opts.spec,
+                task_bytes=0 if slots.task is None else len(slots.task),
             )
         )
-        return conn.send(welcome.SerializeToString())
+        sent = conn.send(welcome.SerializeToString())
+        for frame in self._task_frames(slots, conn):
+            sent += conn.send(frame)
+        return sent
+
+    def _task_frames(self, slots: _Slots, conn: ClientConn) -> list[bytes]:
+        """The serialized TaskChunk frames of the round's task (the same objects for every
+        client: queued frames share memory, so the task is held once per round)."""
+        del conn  # every client gets the same task
+        if slots.task is None:
+            return []
+        if slots.task_frames is None:
+            slots.task_frames = task_frames(
+                slots.config.session_id, slots.task, self.options.chunk_bytes
+            )
+        return slots.task_frames
 
     def _refill(self, slots: _Slots, session: ServerSession, report: RoundReport) -> None:
         """Give slots whose holder vanished or idled past ``keys_timeout`` in round 0 to
@@ -725,6 +835,8 @@ class AggregationServer:
             report.config["privacy_failure_log2"] = _finite(found.privacy_failure_log2)
             report.config["abort_probability"] = found.abort_probability
             report.config["meets_correctness_target"] = found.meets_correctness
+        if self.metrics is not None:
+            self.metrics.running_sum(word_bytes)
         self.log(
             f"round {number}: {config.num_clients} clients, D={config.dim}, b={config.bits}, "
             f"k={config.degree}, t={config.threshold}, mode={config.mode}"
