@@ -346,17 +346,7 @@ def load_registry(path: str | os.PathLike[str]) -> IdentityRegistryFile:
     same standard as an identity key file's secrecy.
     """
     p = Path(path)
-    try:
-        mode = p.stat().st_mode
-    except FileNotFoundError:
-        raise ConfigError(f"registry {p} does not exist") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read registry {p}: {exc.strerror or exc}") from None
-    if os.name == "posix" and stat.S_IMODE(mode) & 0o022:
-        raise ConfigError(
-            f"registry {p} is writable by group or others (mode {stat.S_IMODE(mode):04o}); "
-            f"run: chmod go-w {p}"
-        )
+    _refuse_open_mode(p, "registry", 0o022, "is writable by group or others", "chmod go-w")
     return IdentityRegistryFile.from_json(_read_json(p, "registry"), where=f"registry {p}")
 
 
@@ -412,17 +402,7 @@ def save_identity(
 def load_identity(path: str | os.PathLike[str]) -> SigningKey:
     """Read an identity key file; refuses one readable by group or others (like ssh)."""
     p = Path(path)
-    try:
-        mode = p.stat().st_mode
-    except FileNotFoundError:
-        raise ConfigError(f"identity file {p} does not exist") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read identity file {p}: {exc.strerror or exc}") from None
-    if os.name == "posix" and stat.S_IMODE(mode) & 0o077:
-        raise ConfigError(
-            f"identity file {p} is accessible by group or others "
-            f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {p}"
-        )
+    _refuse_open_mode(p, "identity file", 0o077, "is accessible by group or others", "chmod 600")
     doc = _read_json(p, "identity file")
     if not isinstance(doc, dict) or doc.get("format") != IDENTITY_FORMAT:
         raise ConfigError(f"{p} is not a secagg identity file (format {IDENTITY_FORMAT!r})")
@@ -459,3 +439,15 @@ def load_public_key(source: str | os.PathLike[str]) -> bytes:
             return load_identity(p).public_bytes
         return parse_public_key(doc.get("public_key"), where=f"{p}: public_key")
     raise ConfigError(f"{p} is neither a secagg identity nor a .pub file")
+
+
+def _refuse_open_mode(p: Path, what: str, forbidden: int, problem: str, fix: str) -> None:
+    """Refuse a missing file, or one whose mode has any ``forbidden`` permission bit."""
+    try:
+        mode = stat.S_IMODE(p.stat().st_mode)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {p} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    if os.name == "posix" and mode & forbidden:
+        raise ConfigError(f"{what} {p} {problem} (mode {mode:04o}); run: {fix} {p}")

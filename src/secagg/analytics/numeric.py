@@ -35,7 +35,25 @@ def _numbers(values: Sequence[Any], limit: int) -> np.ndarray[Any, np.dtype[np.f
     return np.asarray(kept, dtype=np.float64)
 
 
-class Count(Query):
+class _CappedCounts(Query):
+    """Counts of at most ``max_contributions`` values per client: a client adds at most that
+    much to one coordinate, and that much in all."""
+
+    max_contributions: int
+
+    def coordinate_bounds(self) -> tuple[int, int]:
+        return 0, self.max_contributions
+
+    @property
+    def l1_sensitivity(self) -> float:
+        return float(self.max_contributions)
+
+    @property
+    def l2_sensitivity(self) -> float:
+        return float(self.max_contributions)
+
+
+class Count(_CappedCounts):
     """How many values the clients reported, each client counting at most ``max_contributions``.
 
     With the default cap of 1 this is the number of clients that reported anything.
@@ -48,17 +66,6 @@ class Count(Query):
 
     dim = 1
     labels: tuple[Label, ...] = ("count",)
-
-    def coordinate_bounds(self) -> tuple[int, int]:
-        return 0, self.max_contributions
-
-    @property
-    def l1_sensitivity(self) -> float:
-        return float(self.max_contributions)
-
-    @property
-    def l2_sensitivity(self) -> float:
-        return float(self.max_contributions)
 
     def encode(self, values: Sequence[Any], rng: RandomSource | None = None) -> IntArray:
         return np.array([min(len(values), self.max_contributions)], dtype=np.int64)
@@ -178,7 +185,7 @@ class Mean(Sum):
         return {"mean": counts["sum"] / count if count > 0 else math.nan}
 
 
-class Quantiles(Query):
+class Quantiles(_CappedCounts):
     """Quantiles of bounded numbers from a histogram of ``buckets`` equal-width buckets.
 
     Each client puts at most ``max_contributions`` values (its first ones) into buckets;
@@ -219,17 +226,6 @@ class Quantiles(Query):
     @property
     def labels(self) -> tuple[Label, ...]:
         return self._labels
-
-    def coordinate_bounds(self) -> tuple[int, int]:
-        return 0, self.max_contributions
-
-    @property
-    def l1_sensitivity(self) -> float:
-        return float(self.max_contributions)
-
-    @property
-    def l2_sensitivity(self) -> float:
-        return float(self.max_contributions)
 
     def encode(self, values: Sequence[Any], rng: RandomSource | None = None) -> IntArray:
         x = _numbers(values, self.max_contributions)
