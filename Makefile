@@ -25,7 +25,7 @@ $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
 	touch $(TEST_STAMP) $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)
-	$(PY) -m secagg.demo
+	$(PY) -m secagg.cli.demo
 
 # Regenerate the committed gRPC/protobuf modules from src/secagg/transport/secagg.proto with the
 # exactly pinned generator in its own environment (tools/proto-requirements.txt), never the

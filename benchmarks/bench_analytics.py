@@ -42,7 +42,7 @@ from secagg.crypto.entropy import DeterministicRandom  # noqa: E402
 from secagg.encoding.dp import SkellamNoise  # noqa: E402
 from secagg.encoding.ring import to_ring, word_dtype  # noqa: E402
 from secagg.graph import find_parameters  # noqa: E402
-from secagg.simulation import simulate  # noqa: E402
+from secagg.simulation.engine import simulate  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0)

@@ -355,7 +355,7 @@ def plot_flower(out: Path) -> Path | None:
 def workers_bench(quick: bool, workers: int) -> dict[str, Any]:
     """Serial vs process-parallel mask expansion, best of 5 interleaved."""
     from secagg.crypto.prg import MaskPRG
-    from secagg.parallel import MaskPool
+    from secagg.simulation.parallel import MaskPool
 
     if quick:
         n, dim, k, drop = 20, 20_000, 6, 0.1

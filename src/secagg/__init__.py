@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 # The exports load on first use (PEP 562), so ``import secagg`` and the sans-IO core stay cheap:
 # neither pulls in grpc, asyncio or socket until ``secagg.Client`` (or the like) is touched.
 if TYPE_CHECKING:
-    from secagg.context import context_digest
     from secagg.encoding import DPConfig, EncodingSpec
+    from secagg.encoding.context import context_digest
+    from secagg.encoding.task import Task, pack_arrays, unpack_arrays
     from secagg.protocol.config import RoundConfig
     from secagg.protocol.policy import ClientPolicy
-    from secagg.service import RoundOutcome, Server
-    from secagg.simulation import SimulationResult, simulate
-    from secagg.task import Task, pack_arrays, unpack_arrays
+    from secagg.service.server import RoundOutcome, Server
+    from secagg.simulation.engine import SimulationResult, simulate
     from secagg.transport.client import Client, Outcome
 
 __all__ = [
@@ -53,11 +53,11 @@ _EXPORTS: dict[str, str] = {
     "RoundOutcome": "secagg.service",
     "Server": "secagg.service",
     "SimulationResult": "secagg.simulation",
-    "Task": "secagg.task",
-    "context_digest": "secagg.context",
-    "pack_arrays": "secagg.task",
+    "Task": "secagg.encoding.task",
+    "context_digest": "secagg.encoding.context",
+    "pack_arrays": "secagg.encoding.task",
     "simulate": "secagg.simulation",
-    "unpack_arrays": "secagg.task",
+    "unpack_arrays": "secagg.encoding.task",
 }
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "InvalidKeyError",
     "KeyAgreementError",
     "LocalProtocolError",
+    "MalformedMessageError",
     "OutputError",
     "ProtocolError",
     "QueryMismatchError",
@@ -125,6 +126,12 @@ class RemoteProtocolError(ProtocolError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class MalformedMessageError(ProtocolError, ValueError):
+    """A message (built from a peer's bytes or fields) is not well formed: wrong types, sizes,
+    ranges or shapes. Sessions catch exactly this to blame the peer; any other exception out of
+    a handler is a bug in this library and propagates."""
 
 
 class RoundAbortedError(SecAggError):

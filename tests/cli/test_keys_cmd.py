@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from secagg.cli.main import cli
 from secagg.errors import ConfigError
-from secagg.identity_registry import load_identity, load_registry
+from secagg.identity.registry import load_identity, load_registry
 
 
 def _generate(runner: CliRunner, path: Path) -> str:

@@ -17,7 +17,7 @@ import secagg
 from secagg.crypto.entropy import DeterministicRandom
 from secagg.crypto.signing import SigningKey
 from secagg.errors import ConfigError
-from secagg.identity_registry import (
+from secagg.identity.registry import (
     IdentityRegistryFile,
     RegistryEntry,
     load_identity,
@@ -291,7 +291,7 @@ def test_a_malicious_round_runs_on_identities_and_a_registry_loaded_from_files(
 
 def test_context_file_digest_equals_the_digest_of_its_bytes(tmp_path: Path) -> None:
     from secagg import context_digest
-    from secagg.context import context_file_digest
+    from secagg.encoding.context import context_file_digest
 
     path = tmp_path / "model.bin"
     data = os.urandom(3 * (1 << 20) + 17)  # more than one read chunk

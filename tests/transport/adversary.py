@@ -30,7 +30,7 @@ import sys
 import grpc
 import numpy as np
 
-from secagg.identity_registry import load_identity
+from secagg.identity.registry import load_identity
 from secagg.protocol.config import RoundConfig
 from secagg.protocol.policy import ClientPolicy
 from secagg.transport import secagg_pb2 as pb

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import secagg
-from secagg.identity_registry import (
+from secagg.identity.registry import (
     IdentityRegistryFile,
     RegistryEntry,
     generate_identity,

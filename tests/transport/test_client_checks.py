@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from secagg.identity_registry import (
+from secagg.identity.registry import (
     IdentityRegistryFile,
     RegistryEntry,
     generate_identity,

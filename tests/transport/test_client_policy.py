@@ -19,7 +19,7 @@ import pytest
 
 from secagg.crypto.prg import MaskPRG
 from secagg.crypto.shamir import Share, reconstruct_secret
-from secagg.identity_registry import (
+from secagg.identity.registry import (
     IdentityRegistryFile,
     RegistryEntry,
     generate_identity,

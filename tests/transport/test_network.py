@@ -240,7 +240,7 @@ def test_client_stalling_in_unmasking_stays_in_the_sum(procs: Procs) -> None:
 
 def test_malicious_mode_with_an_identity_registry(procs: Procs) -> None:
     """Signed keys and the consistency round over the network; a stranger cannot join."""
-    from secagg.identity_registry import (
+    from secagg.identity.registry import (
         IdentityRegistryFile,
         RegistryEntry,
         generate_identity,

@@ -14,7 +14,7 @@ import grpc
 import numpy as np
 import pytest
 
-from secagg.context import context_digest
+from secagg.encoding.context import context_digest
 from tests.transport.helpers import (
     WAIT,
     Procs,

@@ -15,7 +15,7 @@ import pytest
 
 import secagg
 from secagg.encoding import Encoder, EncodingSpec
-from secagg.identity_registry import IdentityRegistryFile, RegistryEntry, generate_identity
+from secagg.identity.registry import IdentityRegistryFile, RegistryEntry, generate_identity
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.server import AggregationServer, _Slots
 from secagg.transport.taskwire import task_frames

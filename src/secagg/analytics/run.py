@@ -23,7 +23,7 @@ from secagg.errors import ConfigError, RoundAbortedError
 from secagg.protocol.config import Mode
 from secagg.protocol.messages import Round
 from secagg.reasons import AbortReason
-from secagg.simulation import simulate
+from secagg.simulation.engine import simulate
 
 __all__ = ["run"]
 

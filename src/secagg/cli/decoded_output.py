@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from secagg.encoding import Encoder
 from secagg.encoding.announce import ENCODING_KIND, flat_template
-from secagg.round_spec import RoundSpec
+from secagg.encoding.round_spec import RoundSpec
 from secagg.transport.server import RoundReport
 
 __all__ = ["DECODED_FILE", "decoded_arrays", "write_decoded"]

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from secagg.cli.console import console
 from secagg.errors import ConfigError
-from secagg.identity_registry import (
+from secagg.identity.registry import (
     IdentityRegistryFile,
     RegistryEntry,
     generate_identity,

@@ -22,9 +22,9 @@ from secagg.cli.jsonlog import json_logger
 from secagg.cli.options import cli_wording, round_options
 from secagg.cli.report_files import ReportFiles
 from secagg.cli.spec_file import load_spec_file
-from secagg.context import context_file_digest
+from secagg.encoding.context import context_file_digest
 from secagg.errors import ConfigError, OutputError, UnsafeParametersError
-from secagg.identity_registry import load_registry
+from secagg.identity.registry import load_registry
 from secagg.protocol.config import Mode, RoundConfig
 from secagg.transport.address import DEFAULT_PORT, Address, parse_address
 from secagg.transport.codec import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_MESSAGE_BYTES

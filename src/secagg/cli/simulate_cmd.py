@@ -15,7 +15,7 @@ from secagg.cli.console import console
 from secagg.cli.options import check_round_options, cli_wording, round_options
 from secagg.errors import ConfigError
 from secagg.graph import GraphParameters
-from secagg.simulation import SimulationResult, simulate
+from secagg.simulation.engine import SimulationResult, simulate
 
 __all__ = ["simulate_command"]
 

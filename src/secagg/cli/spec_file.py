@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from secagg.encoding.announce import ENCODING_KIND, encoding_fields, spec_from_fields
+from secagg.encoding.round_spec import MAX_SPEC_BYTES, RoundSpec
 from secagg.errors import ConfigError
-from secagg.round_spec import MAX_SPEC_BYTES, RoundSpec
 
 __all__ = ["load_spec_file"]
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from secagg.encoding.task import Task
 from secagg.errors import ConfigError
-from secagg.task import Task
 
 __all__ = ["command_input", "fixed_input"]
 

@@ -1,6 +1,6 @@
 """An Encoder's round spec (kind ``"encoding"``): what its ring vectors mean, for the round.
 
-Fields (see :mod:`secagg.round_spec` for the canonical encoding): ``clip``, ``quant_bits``,
+Fields (see :mod:`secagg.encoding.round_spec` for the canonical encoding): ``clip``, ``quant_bits``,
 ``clip_mode``, ``weighted``, ``max_weight`` (null unless weighted), ``report_clipping``,
 ``dp`` (null or ``{"noise_stddev", "min_clients", "mechanism", "wrap_log2"}``), ``bits`` (b),
 ``n_clients`` (the most clients b was chosen for) and ``dim`` (D, the ring vector length).
@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from secagg.encoding.dp import DPConfig
+from secagg.encoding.round_spec import RoundSpec
 from secagg.encoding.spec import EncodingSpec
 from secagg.errors import ConfigError
-from secagg.round_spec import RoundSpec
 
 __all__ = ["ENCODING_KIND", "encoding_fields", "flat_template", "spec_from_fields"]
 

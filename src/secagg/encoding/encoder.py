@@ -39,9 +39,9 @@ from secagg.encoding.ring import (
     to_ring,
     word_dtype,
 )
+from secagg.encoding.round_spec import RoundSpec
 from secagg.encoding.spec import EncodingSpec
 from secagg.errors import ConfigError, EncodingError, SpecMismatchError
-from secagg.round_spec import RoundSpec
 
 __all__ = ["Encoder"]
 

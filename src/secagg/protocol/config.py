@@ -121,7 +121,7 @@ class RoundConfig:
         Missing ``degree``/``threshold`` come from the parameter finder for ``num_clients``,
         ``dropout_rate`` and ``corrupt_rate``; a given degree without a threshold gets the
         smallest threshold the mode allows. ``spec_digest`` is
-        :func:`secagg.round_spec.spec_digest` of the spec the server announces (zeros: raw
+        :func:`secagg.encoding.round_spec.spec_digest` of the spec the server announces (zeros: raw
         integers).
 
         The result's ``parameters`` holds the failure bounds of the chosen (n, k, t) under the

@@ -25,12 +25,14 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
-from secagg.context import CONTEXT_DIGEST_BYTES
 from secagg.crypto.entropy import default_random
 from secagg.crypto.signing import SigningKey
 from secagg.encoding import Encoder
+from secagg.encoding.context import CONTEXT_DIGEST_BYTES
+from secagg.encoding.round_spec import RoundSpec, spec_digest
+from secagg.encoding.task import Task
 from secagg.errors import ConfigError, EncodingError, UnsafeParametersError
-from secagg.identity_registry import IdentityRegistryFile
+from secagg.identity.registry import IdentityRegistryFile
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.client.state import ClientState
 from secagg.protocol.config import PROTOCOL_VERSION, RoundConfig
@@ -46,8 +48,6 @@ from secagg.protocol.messages import (
 )
 from secagg.protocol.policy import ClientPolicy
 from secagg.reasons import AbortReason, DropReason, RejectReason
-from secagg.round_spec import RoundSpec, spec_digest
-from secagg.task import Task
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.codec import (
     DEFAULT_CHUNK_BYTES,
@@ -285,7 +285,7 @@ class Client:
     ) -> list[Outcome]:
         """Join ``rounds`` rounds one after another; returns each round's :class:`Outcome`.
 
-        In each round the client receives the round's task (a :class:`~secagg.task.Task`, or
+        In each round the client receives the round's task (a :class:`~secagg.Task`, or
         None when the server hands out none), checks it against the round's context digest
         (``context-mismatch`` otherwise), and calls ``fn(task)``, which returns the input: an
         integer vector, or with ``encoder`` a float pytree or ``(pytree, weight)`` (the round

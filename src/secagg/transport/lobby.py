@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from secagg.identity_registry import IdentityRegistryFile
+from secagg.identity.registry import IdentityRegistryFile
 from secagg.protocol.config import PROTOCOL_VERSION, Mode, RoundConfig
 from secagg.reasons import DropReason, RejectReason
 from secagg.transport import secagg_pb2 as pb

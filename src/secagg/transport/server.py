@@ -34,11 +34,12 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
-from secagg.context import context_digest
 from secagg.encoding import DecodedResult, Encoder
+from secagg.encoding.context import context_digest
+from secagg.encoding.round_spec import RAW_SPEC_DIGEST, RoundSpec, spec_digest
 from secagg.errors import ConfigError, RoundAbortedError, UnsafeParametersError
 from secagg.graph import evaluate_parameters
-from secagg.identity_registry import IdentityRegistryFile
+from secagg.identity.registry import IdentityRegistryFile
 from secagg.protocol.config import DIGEST_BYTES, Mode, RoundConfig
 from secagg.protocol.messages import (
     SERVER_SENDER,
@@ -52,7 +53,6 @@ from secagg.protocol.policy import ClientPolicy
 from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
 from secagg.reasons import AbortReason, DropReason, RejectReason
-from secagg.round_spec import RAW_SPEC_DIGEST, RoundSpec, spec_digest
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.address import Address, bind_problem, parse_address
 from secagg.transport.codec import (
@@ -117,10 +117,10 @@ class ServerOptions:
     assembly_budget_bytes: int = 128 * 1024 * 1024  # vectors being assembled at once (min 2)
     upload_idle_timeout: float = 10.0  # longest pause between two chunks of one masked input
     registry: IdentityRegistryFile | None = None  # malicious mode: who may join, by name
-    # The digest of what the clients were handed for the round (secagg.context), announced in
+    # The digest of what the clients were handed for the round (secagg.encoding.context), in
     # the RoundConfig; clients that computed another digest abort with context-mismatch.
     context_digest: bytes | None = None
-    # Canonical round spec (secagg.round_spec) announced in Welcome.spec; empty: raw integers.
+    # Canonical round spec (encoding.round_spec) announced in Welcome.spec; empty: raw integers.
     spec: bytes = b""
     # Joiners that may wait in the lobby at once (None: 4 x clients + 16); more are refused
     # with server-full. Bounds the server's memory for streams that are not in a round.
@@ -151,7 +151,7 @@ class ServerOptions:
         if self.join_timeout <= 0 or self.phase_timeout <= 0 or self.keys_timeout <= 0:
             raise ConfigError("timeouts must be positive")
         if self.context_digest is not None and len(self.context_digest) != DIGEST_BYTES:
-            raise ConfigError(f"context_digest must be {DIGEST_BYTES} bytes (secagg.context)")
+            raise ConfigError(f"context_digest must be {DIGEST_BYTES} bytes")
         if self.mode == "malicious" and self.registry is None:
             raise ConfigError("malicious mode needs the clients' identity registry")
         if self.max_waiting is not None and self.max_waiting < 1:
@@ -370,7 +370,7 @@ class AggregationServer:
         return self.port
 
     def set_task(self, task: bytes | None) -> None:
-        """Hand ``task`` (bytes; see :mod:`secagg.task`) to every client of the next round.
+        """Hand ``task`` (bytes; see :mod:`secagg.encoding.task`) to every client of the next round.
 
         Its :func:`~secagg.context_digest` becomes the round config's ``context_digest`` (it
         replaces ``options.context_digest``); each client checks the bytes it received against

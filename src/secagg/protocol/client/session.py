@@ -99,7 +99,7 @@ class ClientSession:
     config is below it, before any key is made or anything is revealed.
 
     ``expected_spec_digest`` (any mode) is the digest of the spec this client encoded ``data``
-    with (:mod:`secagg.round_spec`); a round announcing another spec is refused with
+    with (:mod:`secagg.encoding.round_spec`); a round announcing another spec is refused with
     ``spec-mismatch`` before anything is sent.
     """
 

@@ -11,7 +11,7 @@
 
     server.run_sync(on_round, task=secagg.pack_arrays(model))
 
-Each round hands its task (bytes, or a dict of arrays sent as :func:`~secagg.task.pack_arrays`
+Each round hands its task (bytes, or a dict of arrays sent as :func:`~secagg.pack_arrays`
 bytes) to every client that joins it, and binds the task's :func:`~secagg.context_digest` into
 the round config, so the clients check it and, in malicious mode, the consistency round proves
 that every included client saw the same task. The callback gets each round's
@@ -31,10 +31,10 @@ import grpc
 from secagg.analytics import AnalyticsResult, AnalyticsRound, release, withheld
 from secagg.encoding import Encoder
 from secagg.encoding.result import DecodedResult
+from secagg.encoding.task import task_bytes
 from secagg.errors import ConfigError, EncodingError
-from secagg.identity_registry import IdentityRegistryFile
+from secagg.identity.registry import IdentityRegistryFile
 from secagg.protocol.config import Mode
-from secagg.task import task_bytes
 from secagg.transport.address import parse_address
 from secagg.transport.metrics import ServerMetrics
 from secagg.transport.server import AggregationServer, RoundReport, ServerOptions

@@ -1,4 +1,4 @@
-"""secagg.task: the pickle-free array archive and the chunked task on the wire (properties)."""
+"""secagg.encoding.task: the pickle-free array archive and the chunked task on the wire."""
 
 from __future__ import annotations
 

@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 import secagg
 from secagg.crypto.entropy import DeterministicRandom
 from secagg.encoding import DPConfig, Encoder, EncodingSpec
+from secagg.encoding.round_spec import RAW_SPEC_DIGEST, RoundSpec, spec_digest
 from secagg.errors import ConfigError, SpecMismatchError
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.config import RoundConfig
 from secagg.protocol.messages import Abort
 from secagg.reasons import AbortReason
-from secagg.round_spec import RAW_SPEC_DIGEST, RoundSpec, spec_digest
 from secagg.transport import ANNOUNCED, AggregationServer, Outcome, RoundReport, ServerOptions
 
 N = 3

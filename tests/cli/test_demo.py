@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _lists(line: str) -> list[int]:
@@ -34,7 +34,7 @@ def test_demo_tells_the_round_in_order(tmp_path: Path) -> None:
         )
     path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
     result = subprocess.run(
-        [sys.executable, "-m", "secagg.demo", "--clients", "16"],
+        [sys.executable, "-m", "secagg.cli.demo", "--clients", "16"],
         capture_output=True,
         text=True,
         timeout=300,

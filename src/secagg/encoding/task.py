@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from secagg.context import context_digest
+from secagg.encoding.context import context_digest
 from secagg.errors import ConfigError
 
 __all__ = ["Task", "pack_arrays", "task_bytes", "unpack_arrays"]

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from secagg.crypto.entropy import DeterministicRandom, RandomSource, SystemRandom
 from secagg.crypto.prg import check_bits, word_dtype
 from secagg.encoding import DecodedResult, DPConfig, Encoder, EncodingSpec
+from secagg.encoding.round_spec import RAW_SPEC_DIGEST
 from secagg.errors import ConfigError, EncodingError, RoundAbortedError
 from secagg.graph import NeighbourGraph
 from secagg.protocol.client.session import ClientSession
@@ -30,7 +31,6 @@ from secagg.protocol.messages import (
 from secagg.protocol.policy import ClientPolicy
 from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
-from secagg.round_spec import RAW_SPEC_DIGEST
 
 __all__ = ["PhaseTiming", "SimulationResult", "simulate"]
 
@@ -298,7 +298,7 @@ def _run_round(
     }
     pool = None
     if workers > 1:
-        from secagg.parallel import MaskPool
+        from secagg.simulation.parallel import MaskPool
 
         pool = MaskPool(workers)
     try:

@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from secagg import identity_registry
 from secagg.cli.main import cli
 from secagg.crypto.entropy import DeterministicRandom
 from secagg.crypto.signing import SigningKey, is_weak_public_key
 from secagg.errors import ConfigError
-from secagg.identity_registry import (
+from secagg.identity import registry as identity_registry
+from secagg.identity.registry import (
     REGISTRY_FORMAT,
     IdentityRegistryFile,
     RegistryEntry,

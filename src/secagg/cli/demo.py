@@ -109,7 +109,7 @@ def _victims(names: Sequence[str]) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m secagg.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m secagg.cli.demo", description=__doc__)
     parser.add_argument(
         "--clients", type=int, default=MIN_CLIENTS, help=f"client processes (>= {MIN_CLIENTS})"
     )

@@ -1,4 +1,4 @@
-"""secagg.parallel: process-parallel mask expansion equals the serial MaskPRG, bit for bit."""
+"""secagg.simulation.parallel: process-parallel mask expansion equals the serial MaskPRG."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from secagg.crypto.prg import MaskPRG, word_dtype
 from secagg.errors import ConfigError
-from secagg.parallel import (
+from secagg.simulation.parallel import (
     MaskPool,
     add_many_parallel,
     mask_inputs_parallel,

@@ -99,7 +99,7 @@ def test_timings_count_each_client_once_per_round() -> None:
 
 
 def test_readme_names_the_real_timing_fields() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     line = next(x for x in readme.splitlines() if x.startswith("result.timings"))
     named = re.findall(r"\.([a-z_]+)", line.split("#", 1)[1])
     timing = secagg.simulate(_inputs(3, 4, 8), bits=8, seed=6).timings["unmasking"]
