@@ -198,6 +198,11 @@ class ClientSession:
         session._state = loaded.state
         return session
 
+    @staticmethod
+    def saved_step(blob: bytes) -> int:
+        """The :attr:`step` of saved bytes, read without restoring them (keep the highest)."""
+        return saved.saved_step(blob)
+
     # -- what the host reads ----------------------------------------------------------------
 
     @property
