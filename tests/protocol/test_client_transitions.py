@@ -41,18 +41,14 @@ WS = "abort:wrong-session"
 M = "misuse"
 NEW = (M, M, M, M, M, M, SA, M)
 ENDED = (M,) * 8
+RESULT = (U, U, U, U, "abort:both-shares-requested", "-> done", SA, WS)
 # (mode, state) -> the outcome of each message kind, in the order of KINDS.
 TABLE: dict[tuple[Mode, str], tuple[str, ...]] = {
     ("semi-honest", "new"): NEW,
     ("semi-honest", "await-keys"): (U, "-> await-shares", U, U, U, U, SA, WS),
     ("semi-honest", "await-shares"): (U, U, "-> await-unmask", U, U, U, SA, WS),
     ("semi-honest", "await-unmask"): (U, U, U, U, "-> await-result", U, SA, WS),
-    ("semi-honest", "await-result"): (
-        *(U, U, U, U),
-        "abort:both-shares-requested",
-        "-> done",
-        *(SA, WS),
-    ),
+    ("semi-honest", "await-result"): RESULT,
     ("semi-honest", "done"): ENDED,
     ("semi-honest", "aborted"): ENDED,
     ("malicious", "new"): NEW,
@@ -61,12 +57,7 @@ TABLE: dict[tuple[Mode, str], tuple[str, ...]] = {
     ("malicious", "await-shares"): (U, U, "-> await-consistency", U, U, U, SA, WS),
     ("malicious", "await-consistency"): (U, U, U, "-> await-unmask", U, U, SA, WS),
     ("malicious", "await-unmask"): (U, U, U, U, "-> await-result", U, SA, WS),
-    ("malicious", "await-result"): (
-        *(U, U, U, U),
-        "abort:both-shares-requested",
-        "-> done",
-        *(SA, WS),
-    ),
+    ("malicious", "await-result"): RESULT,
     ("malicious", "done"): ENDED,
     ("malicious", "aborted"): ENDED,
 }
