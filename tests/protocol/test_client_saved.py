@@ -3,6 +3,7 @@ bytes between messages; restored sessions refuse replays; bad bytes raise the ty
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 import numpy as np
@@ -16,7 +17,7 @@ from secagg.graph import Mode, NeighbourGraph
 from secagg.protocol.client import saved
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.client.state import ClientState
-from secagg.protocol.messages import Abort, Round, ServerMessage
+from secagg.protocol.messages import Abort, Round, RoundComplete, ServerMessage
 from secagg.protocol.server.state import ServerPhase
 from secagg.reasons import AbortReason
 from tests.protocol.client_rounds import WEAK, Reloading, make_round, outcome
@@ -242,3 +243,58 @@ def test_restored_session_continues_with_the_given_random_source() -> None:
     c = ClientSession.restore(blob, rng=DeterministicRandom("a"), policy=WEAK).start()
     assert a == c
     assert a != b
+
+
+JUNK = st.one_of(
+    st.none(),
+    st.integers(-(2**70), 2**70),
+    st.text(max_size=8),
+    st.binary(max_size=40),
+    st.tuples(st.integers(-5, 2**40)),
+    st.dictionaries(st.integers(-5, 9), st.binary(max_size=40), max_size=3),
+)
+
+
+def _probes(mode: Mode) -> list[ServerMessage]:
+    h, _args = make_round(mode, 6)
+    h.run()
+    return [m for _r, i, m in h.log if i == 1]
+
+
+SEMI_PROBES = _probes("semi-honest")
+MALICIOUS_PROBES = _probes("malicious")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_whatever_the_server_sends_the_session_still_saves_and_restores_exactly(
+    mode: Mode, data: st.DataObject
+) -> None:
+    """A server message with one field replaced by junk (wrong type, range or shape) leaves
+    the session in a state that saves and restores to the same bytes: saving never fails on
+    what a server sent."""
+    malicious = mode == "malicious"
+    blob = data.draw(st.sampled_from((MALICIOUS_BLOBS if malicious else SEMI_BLOBS)[:-1]))
+    msg = data.draw(st.sampled_from(MALICIOUS_PROBES if malicious else SEMI_PROBES))
+    names = [f.name for f in dataclasses.fields(msg) if f.name != "session_id"]
+    name = data.draw(st.sampled_from(names))
+    msg = dataclasses.replace(msg, **{name: data.draw(JUNK)})
+    session = _restore(blob, mode)
+    session.receive(msg)
+    after = session.save()
+    assert _restore(after, mode).save() == after
+
+
+def test_server_words_and_odd_final_sets_do_not_break_saving() -> None:
+    blob = SEMI_BLOBS[-2]  # await-result
+    sid = _restore(blob, "semi-honest").config.session_id
+    odd = _restore(SEMI_BLOBS[1], "semi-honest")
+    odd.receive(Abort(sid, 0, "x", "\ud800 a lone surrogate"))
+    assert "\\ud800" in _restore(odd.save(), "semi-honest").abort_detail
+    unsorted = _restore(blob, "semi-honest")
+    unsorted.receive(RoundComplete(sid, (3, 1, 2)))
+    assert _restore(unsorted.save(), "semi-honest").included == (3, 1, 2)
+    too_big = _restore(blob, "semi-honest")
+    too_big.receive(RoundComplete(sid, (1, 2**40)))
+    assert too_big.abort_reason is AbortReason.MALFORMED

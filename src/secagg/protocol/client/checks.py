@@ -99,7 +99,8 @@ def check_keys(
     neighbours: Set[int],
     commitments: Mapping[int, bytes] | None,
 ) -> dict[int, PublicKeys]:
-    """Round 1: the relayed keys must be ours (as sent) and our neighbours', valid, distinct.
+    """Round 1: the relayed keys must be ours (as sent) and our neighbours', valid, distinct;
+    returns each client's two round keys (signature and commitment are spent once checked).
 
     ``commitments`` (malicious mode) also requires each neighbour's signature by its
     registered identity over its keys and the commitment it put on the list.
@@ -119,6 +120,7 @@ def check_keys(
             f"server sent keys of {len(strangers)} clients that are not neighbours",
         )
     check_count(ctx, len(checked), "neighbours (with itself) advertised keys")
+    keep: dict[int, PublicKeys] = {}  # the two round keys per client, checked
     seen: set[bytes] = set()
     for v, k in checked.items():
         for public in (k.enc_public, k.mask_public):
@@ -133,7 +135,8 @@ def check_keys(
             seen.add(public)
         if commitments is not None and v != ctx.index:
             _verify_advertisement(ctx, v, k, commitments)
-    return checked
+        keep[v] = PublicKeys(k.enc_public, k.mask_public)
+    return keep
 
 
 def _verify_advertisement(

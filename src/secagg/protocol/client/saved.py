@@ -105,7 +105,7 @@ class _Writer:
         self.parts.append(bytes(data))
 
     def ints(self, values: Iterable[int]) -> None:
-        items = sorted(values)
+        items = list(values)
         self.u32(len(items))
         self.parts.extend(_U32.pack(v) for v in items)
 
@@ -220,14 +220,15 @@ def _put_graph(w: _Writer, graph: RoundGraph | None) -> None:
     w.u8(graph is not None)
     if graph is not None:
         w.blob(graph.seed)
-        w.ints(graph.neighbours)
+        w.ints(sorted(graph.neighbours))
 
 
 def _get_graph(r: _Reader, host: _Host) -> RoundGraph | None:
     if not r.flag():
         return None
     graph = RoundGraph(r.blob(_SECRET), frozenset(r.ints()))
-    if not graph.neighbours <= set(range(1, host.config.num_clients + 1)) - {host.index}:
+    n = host.config.num_clients
+    if not all(1 <= v <= n and v != host.index for v in graph.neighbours):
         raise SavedSessionError("saved neighbours must be other clients' indices in 1..n")
     if host.graph is not None and graph.neighbours != set(host.graph.neighbours(host.index)):
         raise SavedSessionError("the graph= given to restore is not the saved session's graph")
@@ -283,6 +284,7 @@ _BLOB_MAP: _Codec = (_Writer.blobs, lambda r, _h: r.blobs())
 _CODECS: dict[str, _Codec] = {
     "ctx": (_put_ctx, _get_ctx),
     "policy": (lambda _w, _p: None, lambda _r, h: h.policy),  # the host's, never saved
+    "num_clients": (lambda _w, _n: None, lambda _r, h: h.config.num_clients),  # the config's
     "data": (_put_vector, _get_vector),
     "spec_digest": (_put_optional_blob, lambda r, _h: r.blob(_SECRET) if r.flag() else None),
     "graph": (_put_graph, _get_graph),
@@ -300,7 +302,11 @@ _CODECS: dict[str, _Codec] = {
     "signed": (_put_optional_ints, lambda r, _h: r.ints() if r.flag() else None),
     "included": (_Writer.ints, lambda r, _h: r.ints()),
     "reason": (lambda w, reason: w.blob(reason.value.encode()), lambda r, _h: _reason(r)),
-    "detail": (lambda w, text: w.blob(text.encode()), lambda r, _h: r.blob().decode()),
+    # A detail may quote the server's words: odd code points are escaped, never a failure.
+    "detail": (
+        lambda w, text: w.blob(text.encode("utf-8", "backslashreplace")),
+        lambda r, _h: r.blob().decode(),
+    ),
 }
 
 

@@ -82,7 +82,7 @@ class AwaitUnmask(_Holding):
         if not isinstance(msg, UnmaskRequest):
             raise self.unexpected(msg)
         survivors = self._survivors(msg)
-        return AwaitResult(self.graph, None), self._reveal(survivors)
+        return AwaitResult(self.graph, None, self.ctx.config.num_clients), self._reveal(survivors)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -127,7 +127,7 @@ class AwaitSignedUnmask(_Holding):
             ctx, msg.survivors, set(self.ciphertexts), self.graph.neighbours, self.survivors
         )
         verify_consistency_signatures(ctx, survivors, msg.signatures, self.graph, self.peer_keys)
-        return AwaitResult(self.graph, survivors), self._reveal(survivors)
+        return AwaitResult(self.graph, survivors, ctx.config.num_clients), self._reveal(survivors)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -137,6 +137,7 @@ class AwaitResult(Graphed):
     public: ClassVar[ClientState] = ClientState.AWAIT_RESULT
     graph: RoundGraph
     signed: tuple[int, ...] | None  # the U3 this client signed (malicious mode)
+    num_clients: int
 
     def step(self, msg: ServerMessage) -> Step:
         if isinstance(msg, UnmaskRequest):
@@ -148,6 +149,9 @@ class AwaitResult(Graphed):
         if not isinstance(msg, RoundComplete):
             raise self.unexpected(msg)
         included = tuple(msg.included)
+        n = self.num_clients
+        if not all(type(i) is int and 1 <= i <= n for i in included):
+            raise StepAborted(AbortReason.MALFORMED, "the final set must hold indices in 1..n")
         if self.signed is not None and included != self.signed:
             raise StepAborted(AbortReason.INCONSISTENT_SETS, "final set differs from U3")
         return Done(self.graph, included), None
