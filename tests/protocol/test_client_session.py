@@ -247,3 +247,15 @@ def test_aborted_client_holds_no_secrets() -> None:
     c.receive(KeysBroadcast(bytes(32), {}))  # wrong session
     assert c.state is ClientState.ABORTED
     _assert_holds_no_secrets(c)
+
+
+def test_client_holds_no_secret_once_it_revealed_its_shares() -> None:
+    """The state after the unmask reply needs nothing secret, so it holds nothing secret: a
+    crash dump taken while the client waits for the result reveals nothing."""
+    h = make_harness(6, 5, 8)
+    request = _drive_to_unmask(h, skip_shares=0, skip_masked=6)
+    client = h.clients[1]
+    assert any(isinstance(o, HeldShares) for o in _reachable(client))  # until the reply
+    client.receive(request)
+    assert client.state is ClientState.AWAIT_RESULT
+    _assert_holds_no_secrets(client)
