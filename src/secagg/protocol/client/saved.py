@@ -6,11 +6,12 @@ Layout (all integers big-endian)::
     | config: u32 length + RoundConfig.encode() | allow_unsafe u8 | index u32
     | the state's fields, in its dataclass order, each by the codec named after the field
 
-A ``bytes`` field is a u32 length and the bytes; a set of indices is a u32 count and u32 each;
-a map is a u32 count and (u32 index, value) pairs in index order; an optional value is a u8
-flag (0/1) then the value; the input vector is a u64 count then little-endian ring words. The
-long-term identity key, the registry, the policy and the random source are never saved: the
-host passes them to :func:`load` as it passed them to the constructor.
+A ``bytes`` field is a u32 length and the bytes; a list of indices is a u32 count and u32 each
+(neighbour sets sorted); a map is a u32 count and (u32 index, value) pairs in index order;
+an optional value is a u8 flag (0/1) then the value; the input vector is a u64 count then
+little-endian ring words (:mod:`.framing`). The long-term identity key, the registry, the
+policy and the random source are never saved: the host passes them to :func:`load` as it
+passed them to the constructor.
 
 The bytes of a live session hold its round secrets (X25519 private keys, the self-mask seed,
 shares, share keys): store them like a private key. A DONE or ABORTED session's bytes hold none.
@@ -19,7 +20,7 @@ shares, share keys): store them like a private key. A DONE or ABORTED session's 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -33,6 +34,7 @@ from secagg.crypto.signing import SigningKey
 from secagg.errors import SavedSessionError, SecAggError
 from secagg.graph import NeighbourGraph
 from secagg.protocol.client.context import ClientContext, HeldShares, RoundGraph, as_ring_vector
+from secagg.protocol.client.framing import Reader, Writer
 from secagg.protocol.client.states import (
     Aborted,
     AwaitCommitments,
@@ -60,7 +62,6 @@ __all__ = ["MAGIC", "VERSION", "Saved", "dump", "load", "saved_step"]
 MAGIC = b"secagg-client-session"
 VERSION = 1
 _HEAD = struct.Struct(">BQB")  # version, step, state tag
-_U8, _U32, _U64 = struct.Struct(">B"), struct.Struct(">I"), struct.Struct(">Q")
 _SECRET = 32  # bytes of a private key, seed, nonce, commitment, digest or share key
 # A state's tag is its position here: append only, never reorder.
 _TAGS: tuple[type[State], ...] = (
@@ -90,81 +91,6 @@ class Saved:
     state: State
 
 
-class _Writer:
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-
-    def u8(self, value: int) -> None:
-        self.parts.append(_U8.pack(value))
-
-    def u32(self, value: int) -> None:
-        self.parts.append(_U32.pack(value))
-
-    def blob(self, data: bytes) -> None:
-        self.u32(len(data))
-        self.parts.append(bytes(data))
-
-    def ints(self, values: Iterable[int]) -> None:
-        items = list(values)
-        self.u32(len(items))
-        self.parts.extend(_U32.pack(v) for v in items)
-
-    def blobs(self, values: Mapping[int, bytes]) -> None:
-        self.u32(len(values))
-        for k in sorted(values):
-            self.u32(k)
-            self.blob(values[k])
-
-
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._at = 0
-
-    def take(self, size: int) -> bytes:
-        end = self._at + size
-        if end > len(self._data):
-            raise SavedSessionError(
-                f"saved session is truncated: needed {size} bytes at offset {self._at}, "
-                f"{len(self._data) - self._at} left"
-            )
-        out = self._data[self._at : end]
-        self._at = end
-        return out
-
-    def u8(self) -> int:
-        value: int = _U8.unpack(self.take(1))[0]
-        return value
-
-    def u32(self) -> int:
-        value: int = _U32.unpack(self.take(4))[0]
-        return value
-
-    def flag(self) -> bool:
-        value = self.u8()
-        if value > 1:
-            raise SavedSessionError(f"saved session has a flag byte {value}, expected 0 or 1")
-        return value == 1
-
-    def blob(self, size: int | None = None) -> bytes:
-        data = self.take(self.u32())
-        if size is not None and len(data) != size:
-            raise SavedSessionError(f"saved session has a {len(data)}-byte field, expected {size}")
-        return data
-
-    def ints(self) -> tuple[int, ...]:
-        return tuple(self.u32() for _ in range(self.u32()))
-
-    def blobs(self, size: int | None = None) -> dict[int, bytes]:
-        return {self.u32(): self.blob(size) for _ in range(self.u32())}
-
-    def end(self) -> None:
-        if self._at != len(self._data):
-            raise SavedSessionError(
-                f"saved session has {len(self._data) - self._at} trailing bytes after its end"
-            )
-
-
 @dataclass(frozen=True, slots=True)
 class _Host:
     """What the host passes to restore (never saved) and the header's config and index."""
@@ -181,11 +107,11 @@ class _Host:
 # -- field codecs: (write, read) per state field name ----------------------------------------
 
 
-def _put_ctx(w: _Writer, ctx: ClientContext) -> None:
+def _put_ctx(w: Writer, ctx: ClientContext) -> None:
     w.blob(ctx.context_digest)
 
 
-def _get_ctx(r: _Reader, host: _Host) -> ClientContext:
+def _get_ctx(r: Reader, host: _Host) -> ClientContext:
     digest = r.blob(_SECRET)
     malicious = host.config.mode == "malicious"
     if malicious and (host.identity is None or host.registry is None):
@@ -200,13 +126,13 @@ def _get_ctx(r: _Reader, host: _Host) -> ClientContext:
     )
 
 
-def _put_vector(w: _Writer, data: np.ndarray[Any, Any]) -> None:
-    w.parts.append(_U64.pack(data.size))
+def _put_vector(w: Writer, data: np.ndarray[Any, Any]) -> None:
+    w.u64(data.size)
     w.parts.append(np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("<")).tobytes())
 
 
-def _get_vector(r: _Reader, host: _Host) -> np.ndarray[Any, Any]:
-    count: int = _U64.unpack(r.take(8))[0]
+def _get_vector(r: Reader, host: _Host) -> np.ndarray[Any, Any]:
+    count = r.u64()
     if count != host.config.dim:
         raise SavedSessionError(
             f"saved input has {count} words, the round's D is {host.config.dim}"
@@ -216,14 +142,14 @@ def _get_vector(r: _Reader, host: _Host) -> np.ndarray[Any, Any]:
     return as_ring_vector(words, host.config)
 
 
-def _put_graph(w: _Writer, graph: RoundGraph | None) -> None:
+def _put_graph(w: Writer, graph: RoundGraph | None) -> None:
     w.u8(graph is not None)
     if graph is not None:
         w.blob(graph.seed)
         w.ints(sorted(graph.neighbours))
 
 
-def _get_graph(r: _Reader, host: _Host) -> RoundGraph | None:
+def _get_graph(r: Reader, host: _Host) -> RoundGraph | None:
     if not r.flag():
         return None
     graph = RoundGraph(r.blob(_SECRET), frozenset(r.ints()))
@@ -235,19 +161,19 @@ def _get_graph(r: _Reader, host: _Host) -> RoundGraph | None:
     return graph
 
 
-def _put_optional_ints(w: _Writer, values: tuple[int, ...] | None) -> None:
+def _put_optional_ints(w: Writer, values: tuple[int, ...] | None) -> None:
     w.u8(values is not None)
     if values is not None:
         w.ints(values)
 
 
-def _put_optional_blob(w: _Writer, data: bytes | None) -> None:
+def _put_optional_blob(w: Writer, data: bytes | None) -> None:
     w.u8(data is not None)
     if data is not None:
         w.blob(data)
 
 
-def _put_peer_keys(w: _Writer, keys: Mapping[int, PublicKeys]) -> None:
+def _put_peer_keys(w: Writer, keys: Mapping[int, PublicKeys]) -> None:
     w.u32(len(keys))
     for v in sorted(keys):
         k = keys[v]
@@ -256,31 +182,31 @@ def _put_peer_keys(w: _Writer, keys: Mapping[int, PublicKeys]) -> None:
             w.blob(part)
 
 
-def _get_peer_keys(r: _Reader, _host: _Host) -> dict[int, PublicKeys]:
+def _get_peer_keys(r: Reader, _host: _Host) -> dict[int, PublicKeys]:
     return {r.u32(): PublicKeys(r.blob(), r.blob(), r.blob(), r.blob()) for _ in range(r.u32())}
 
 
-def _put_shares(w: _Writer, held: HeldShares) -> None:
+def _put_shares(w: Writer, held: HeldShares) -> None:
     w.blob(held.key_share.to_bytes())
     w.blob(held.seed_share.to_bytes())
 
 
-def _get_shares(r: _Reader, _host: _Host) -> HeldShares:
+def _get_shares(r: Reader, _host: _Host) -> HeldShares:
     return HeldShares(Share.from_bytes(r.blob()), Share.from_bytes(r.blob()))
 
 
-def _secret(r: _Reader, _host: _Host) -> bytes:
+def _secret(r: Reader, _host: _Host) -> bytes:
     return r.blob(_SECRET)
 
 
-def _keypair(r: _Reader, _host: _Host) -> X25519KeyPair:
+def _keypair(r: Reader, _host: _Host) -> X25519KeyPair:
     return X25519KeyPair.from_private_bytes(r.blob(_SECRET))
 
 
-_Codec = tuple[Callable[[_Writer, Any], None], Callable[[_Reader, _Host], Any]]
+_Codec = tuple[Callable[[Writer, Any], None], Callable[[Reader, _Host], Any]]
 _KEYPAIR: _Codec = (lambda w, k: w.blob(k.private_bytes()), _keypair)
-_SECRET_BYTES: _Codec = (_Writer.blob, _secret)
-_BLOB_MAP: _Codec = (_Writer.blobs, lambda r, _h: r.blobs())
+_SECRET_BYTES: _Codec = (Writer.blob, _secret)
+_BLOB_MAP: _Codec = (Writer.blobs, lambda r, _h: r.blobs())
 _CODECS: dict[str, _Codec] = {
     "ctx": (_put_ctx, _get_ctx),
     "policy": (lambda _w, _p: None, lambda _r, h: h.policy),  # the host's, never saved
@@ -293,14 +219,14 @@ _CODECS: dict[str, _Codec] = {
     "nonce": _SECRET_BYTES,
     "commitment": _SECRET_BYTES,
     "seed": _SECRET_BYTES,
-    "commitments": (_Writer.blobs, lambda r, _h: r.blobs(_SECRET)),
+    "commitments": (Writer.blobs, lambda r, _h: r.blobs(_SECRET)),
     "peer_keys": (_put_peer_keys, _get_peer_keys),
-    "share_keys": (_Writer.blobs, lambda r, _h: r.blobs(_SECRET)),
+    "share_keys": (Writer.blobs, lambda r, _h: r.blobs(_SECRET)),
     "ciphertexts": _BLOB_MAP,
     "own_shares": (_put_shares, _get_shares),
-    "survivors": (_Writer.ints, lambda r, _h: r.ints()),
+    "survivors": (Writer.ints, lambda r, _h: r.ints()),
     "signed": (_put_optional_ints, lambda r, _h: r.ints() if r.flag() else None),
-    "included": (_Writer.ints, lambda r, _h: r.ints()),
+    "included": (Writer.ints, lambda r, _h: r.ints()),
     "reason": (lambda w, reason: w.blob(reason.value.encode()), lambda r, _h: _reason(r)),
     # A detail may quote the server's words: odd code points are escaped, never a failure.
     "detail": (
@@ -310,7 +236,7 @@ _CODECS: dict[str, _Codec] = {
 }
 
 
-def _reason(r: _Reader) -> AbortReason:
+def _reason(r: Reader) -> AbortReason:
     value = r.blob().decode()
     if value not in AbortReason._value2member_map_:
         raise SavedSessionError(f"saved abort reason {value!r} is not a known reason")
@@ -322,7 +248,7 @@ def _reason(r: _Reader) -> AbortReason:
 
 def dump(step: int, config: RoundConfig, index: int, state: State) -> bytes:
     """The saved form of a session at ``step`` in ``state``."""
-    w = _Writer()
+    w = Writer()
     w.parts.append(MAGIC + _HEAD.pack(VERSION, step, _TAGS.index(type(state))))
     w.blob(config.encode())
     w.u8(config.allow_unsafe)
@@ -334,7 +260,7 @@ def dump(step: int, config: RoundConfig, index: int, state: State) -> bytes:
 
 def saved_step(blob: bytes) -> int:
     """The step counter in saved bytes (without restoring them): higher is newer."""
-    return _header(_Reader(blob))[0]
+    return _header(Reader(blob))[0]
 
 
 def load(
@@ -349,7 +275,7 @@ def load(
     """Parse :func:`dump` output; raises :class:`SavedSessionError` for anything else."""
     if not isinstance(blob, bytes | bytearray | memoryview):
         raise SavedSessionError(f"a saved session is bytes, got {type(blob).__name__}")
-    r = _Reader(bytes(blob))
+    r = Reader(bytes(blob))
     try:
         step, cls = _header(r)
         config = RoundConfig.decode(r.blob(), allow_unsafe=r.flag())
@@ -376,7 +302,7 @@ def load(
         raise SavedSessionError(f"saved session is garbled: {exc}") from None
 
 
-def _header(r: _Reader) -> tuple[int, type[State]]:
+def _header(r: Reader) -> tuple[int, type[State]]:
     if r.take(len(MAGIC)) != MAGIC:
         raise SavedSessionError("not a saved secagg client session (bad magic)")
     version, step, tag = _HEAD.unpack(r.take(_HEAD.size))
