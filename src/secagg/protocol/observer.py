@@ -11,7 +11,7 @@ from collections.abc import Set
 
 from secagg.protocol.messages import ClientMessage, Round, ServerMessage
 
-__all__ = ["NULL_OBSERVER", "RoundObserver", "ServerStep"]
+__all__ = ["NULL_OBSERVER", "Observers", "RoundObserver", "ServerStep"]
 
 # A named piece of server work: "receive", "advance", "reconstruct", "remove-masks".
 ServerStep = str
@@ -46,3 +46,42 @@ class RoundObserver:
 
 
 NULL_OBSERVER = RoundObserver()
+
+
+class Observers(RoundObserver):
+    """Several observers as one: each event goes to each, in order."""
+
+    def __init__(self, *observers: RoundObserver) -> None:
+        self.observers = observers
+
+    def round_started(self, round_: Round, recipients: int) -> None:
+        for o in self.observers:
+            o.round_started(round_, recipients)
+
+    def client_begin(self, round_: Round, index: int) -> None:
+        for o in self.observers:
+            o.client_begin(round_, index)
+
+    def client_end(self, round_: Round, index: int) -> None:
+        for o in self.observers:
+            o.client_end(round_, index)
+
+    def server_begin(self, round_: Round, step: ServerStep) -> None:
+        for o in self.observers:
+            o.server_begin(round_, step)
+
+    def server_end(self, round_: Round, step: ServerStep) -> None:
+        for o in self.observers:
+            o.server_end(round_, step)
+
+    def to_server(self, round_: Round, index: int, msg: ClientMessage) -> None:
+        for o in self.observers:
+            o.to_server(round_, index, msg)
+
+    def to_client(self, round_: Round, index: int, msg: ServerMessage) -> None:
+        for o in self.observers:
+            o.to_client(round_, index, msg)
+
+    def dropped(self, round_: Round, indices: Set[int]) -> None:
+        for o in self.observers:
+            o.dropped(round_, indices)

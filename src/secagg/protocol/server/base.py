@@ -89,6 +89,14 @@ class RoundContext:
         record.detail = detail
         record.dropped_in = round_
 
+    def dropped(self) -> dict[int, tuple[Round, DropReason, str]]:
+        """Every dropped client: the round it was dropped in, the reason and a detail."""
+        return {
+            i: (r.dropped_in or Round.ADVERTISE_KEYS, r.reason, r.detail)
+            for i, r in self.clients.items()
+            if r.reason is not None
+        }
+
     def with_round(self, round_: Round) -> frozenset[int]:
         """Active clients whose message for ``round_`` was accepted."""
         return frozenset(i for i, r in self.clients.items() if r.active and r.completed >= round_)

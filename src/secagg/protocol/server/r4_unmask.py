@@ -88,11 +88,7 @@ class CollectUnmask(ServerState):
         bits = ctx.config.bits
         if bits not in (32, 64):
             np.bitwise_and(self.sum, ring_mask(bits), out=self.sum)
-        dropped = {
-            i: (r.dropped_in or Round.ADVERTISE_KEYS, r.reason, r.detail)
-            for i, r in ctx.clients.items()
-            if r.reason is not None
-        }
+        dropped = ctx.dropped()
         result = AggregationResult(
             total=self.sum,
             included=self.survivors,

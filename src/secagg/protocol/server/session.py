@@ -153,11 +153,7 @@ class ServerSession:
 
     def dropped(self) -> dict[int, tuple[Round, DropReason, str]]:
         """Every dropped client: the round it was dropped in, the reason and a detail."""
-        return {
-            i: (r.dropped_in or Round.ADVERTISE_KEYS, r.reason, r.detail)
-            for i, r in self._ctx.clients.items()
-            if r.reason is not None
-        }
+        return self._ctx.dropped()
 
     # -- what the caller does -----------------------------------------------------------------
 
@@ -183,7 +179,9 @@ class ServerSession:
 
     def drop(self, index: int, reason: DropReason, detail: str = "") -> None:
         """Stop counting client ``index`` (it vanished, timed out or misbehaved)."""
-        self._ctx.drop(index, reason, detail, self._state.collecting or Round.UNMASKING)
+        round_ = self._state.collecting
+        # Round.ADVERTISE_KEYS is 0, hence falsy: test for None, never use `or` here.
+        self._ctx.drop(index, reason, detail, Round.UNMASKING if round_ is None else round_)
 
     def advance(self) -> dict[int, ServerMessage]:
         """End the current phase: returns the messages to send, keyed by client index.
