@@ -58,7 +58,8 @@ class Schedule:
 class RoundDriver:
     """Drives one round step by step; :func:`run_round` runs it to the end.
 
-    Clients missing from ``clients`` (e.g. slots a test plays itself) are skipped.
+    Clients missing from ``clients`` (e.g. slots a test plays itself) are skipped. An
+    ``observer`` also becomes the server session's, so it hears the server's own steps.
     """
 
     def __init__(
@@ -75,6 +76,8 @@ class RoundDriver:
         self.schedule = schedule or Schedule()
         self.observer = observer or NULL_OBSERVER
         self.intercept = intercept
+        if observer is not None:
+            server.observer = observer  # so the server's own steps reach it too
 
     def start(self, only: Iterable[int] | None = None) -> Replies:
         """Round 0: every (or each given) client that takes part advertises its keys."""

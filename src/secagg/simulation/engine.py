@@ -100,7 +100,6 @@ def _run_round(
             graph=graph,
             registry=registry,
             expand_masks=None if pool is None else pool.add_many,
-            observer=observer,
         )
         run_round(server, clients, schedule, observer)
         return _result(server, config, timing)

@@ -119,6 +119,15 @@ class ServerSession:
         return self._ctx.graph_seed
 
     @property
+    def observer(self) -> RoundObserver:
+        """Hears when the unmasking's reconstruction and mask removal begin and end."""
+        return self._ctx.observer
+
+    @observer.setter
+    def observer(self, observer: RoundObserver) -> None:
+        self._ctx.observer = observer
+
+    @property
     def registry(self) -> IdentityRegistry | None:
         """The identity registry signatures are checked against (malicious mode)."""
         return self._ctx.registry
