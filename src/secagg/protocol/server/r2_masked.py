@@ -12,6 +12,7 @@ from secagg.protocol.messages import (
     MaskedInput,
     PublicKeys,
     Round,
+    ServerMessage,
     UnmaskRequest,
 )
 from secagg.protocol.server.base import Drop, Outbox, RoundContext, ServerState, Transition
@@ -69,32 +70,24 @@ class CollectMasked(ServerState):
         self.ctx.require_at_least(len(self.masked), "clients sent masked input")
         assert self.sum is not None  # at least t >= 1 inputs were added
         survivors = tuple(sorted(self.masked))
-        reachable = sorted(self.ctx.active() & self.masked)
-        return self._next(survivors, self.sum, reachable)
+        following, request = self._next(survivors, self.sum)
+        outbox: Outbox = dict.fromkeys(sorted(self.ctx.active() & self.masked), request)
+        return following, outbox
 
     def _next(
-        self,
-        survivors: tuple[int, ...],
-        total: npt.NDArray[np.unsignedinteger],
-        reachable: list[int],
-    ) -> Transition:
+        self, survivors: tuple[int, ...], total: npt.NDArray[np.unsignedinteger]
+    ) -> tuple[ServerState, ServerMessage]:
+        """The state after this one, and the one request every reachable survivor gets."""
         mask_publics = {v: k.mask_public for v, k in self.keys.items()}
         following = CollectUnmask(self.ctx, mask_publics, self.u2, survivors, total)
-        request = UnmaskRequest(self.ctx.sid, survivors)
-        outbox: Outbox = dict.fromkeys(reachable, request)
-        return following, outbox
+        return following, UnmaskRequest(self.ctx.sid, survivors)
 
 
 class CollectMaskedThenSign(CollectMasked):
     """Malicious round 2: the same, but U3 goes to the consistency check before unmasking."""
 
     def _next(
-        self,
-        survivors: tuple[int, ...],
-        total: npt.NDArray[np.unsignedinteger],
-        reachable: list[int],
-    ) -> Transition:
+        self, survivors: tuple[int, ...], total: npt.NDArray[np.unsignedinteger]
+    ) -> tuple[ServerState, ServerMessage]:
         following = CollectSignatures(self.ctx, self.keys, self.u2, survivors, total)
-        request = ConsistencyRequest(self.ctx.sid, survivors)
-        outbox: Outbox = dict.fromkeys(reachable, request)
-        return following, outbox
+        return following, ConsistencyRequest(self.ctx.sid, survivors)
