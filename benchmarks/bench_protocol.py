@@ -139,6 +139,26 @@ def machine() -> str:
 # The secagg child
 
 
+def _server_steps() -> Any:
+    """An observer of the server's two unmasking steps (Shamir reconstruction of the secrets,
+    removal of the masks from the running sum): seconds in ``.spent``; nothing is patched."""
+    from secagg.protocol.observer import RoundObserver
+
+    class ServerSteps(RoundObserver):
+        def __init__(self) -> None:
+            self.spent = {"reconstruct": 0.0, "remove-masks": 0.0}
+            self.began = 0.0
+
+        def server_begin(self, round_: Any, step: str) -> None:
+            self.began = time.perf_counter()
+
+        def server_end(self, round_: Any, step: str) -> None:
+            if step in self.spent:
+                self.spent[step] += time.perf_counter() - self.began
+
+    return ServerSteps()
+
+
 def run_secagg(
     n: int,
     dim: int,
@@ -167,23 +187,7 @@ def run_secagg(
             )
             server_held.append(sum(stat.size for stat in snap.statistics("filename")))
 
-    # The round's observer times the server's two unmasking steps (Shamir reconstruction of
-    # the secrets and the removal of the masks from the running sum); nothing is patched.
-    from secagg.protocol.observer import RoundObserver
-
-    class ServerSteps(RoundObserver):
-        def __init__(self) -> None:
-            self.spent = {"reconstruct": 0.0, "remove-masks": 0.0}
-            self.began = 0.0
-
-        def server_begin(self, round_: Any, step: str) -> None:
-            self.began = time.perf_counter()
-
-        def server_end(self, round_: Any, step: str) -> None:
-            if step in self.spent:
-                self.spent[step] += time.perf_counter() - self.began
-
-    steps = ServerSteps()
+    steps = _server_steps()
     if memory:
         tracemalloc.start(1)
     start = time.perf_counter()

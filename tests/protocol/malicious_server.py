@@ -147,15 +147,25 @@ class MaliciousServer:
         )
         # The server's own identity: not in the registry, used for forgeries and Sybils.
         self.own_identity = SigningKey.generate(self.rng.fork("server-identity"))
-        digests = dict(client_digests or {})
-        per_client = dict(configs or {})
-        self.clients: dict[int, ClientSession] = {}
+        self.clients = self._clients(n, who, dict(configs or {}), dict(client_digests or {}))
+        self.server = ServerSession(self.config, registry=self.registry)
+        # The library's driver runs the honest steps; the script decides what clients get.
+        self._driver = RoundDriver(self.server, self.clients)
+        self.advertised: Replies = {}  # round 0's AdvertiseKeys replies
+        self.received: list[tuple[Round, int, ClientMessage]] = []
+        self.sent: list[tuple[Round, int, ServerMessage]] = []
+        self.replies: dict[Round, Replies] = {}
+        self.last_round = Round.ADVERTISE_KEYS
+
+    def _clients(
+        self, n: int, who: set[int], configs: dict[int, RoundConfig], digests: dict[int, bytes]
+    ) -> dict[int, ClientSession]:
+        clients = {}
         for i in range(1, n + 1):
             if i not in who:
                 continue  # a Sybil slot: the server plays this index itself
-            cfg = per_client.get(i, self.config)
-            self.clients[i] = ClientSession(
-                cfg,
+            clients[i] = ClientSession(
+                configs.get(i, self.config),
                 i,
                 self.inputs[i - 1],
                 rng=self.rng.fork(f"c{i}"),
@@ -166,14 +176,7 @@ class MaliciousServer:
                 # floor, deliberately; these tests attack other parts of the protocol.
                 policy=ClientPolicy(allow_weak_parameters=True),
             )
-        self.server = ServerSession(self.config, registry=self.registry)
-        # The library's driver runs the honest steps; the script decides what clients get.
-        self._driver = RoundDriver(self.server, self.clients)
-        self.advertised: Replies = {}  # round 0's AdvertiseKeys replies
-        self.received: list[tuple[Round, int, ClientMessage]] = []
-        self.sent: list[tuple[Round, int, ServerMessage]] = []
-        self.replies: dict[Round, Replies] = {}
-        self.last_round = Round.ADVERTISE_KEYS
+        return clients
 
     # -- driving ------------------------------------------------------------------------------
 
