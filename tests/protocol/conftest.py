@@ -13,18 +13,30 @@ from secagg.crypto.entropy import DeterministicRandom
 from secagg.graph import NeighbourGraph
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.config import RoundConfig
+from secagg.protocol.driver import Intercept, RoundDriver, Schedule
 from secagg.protocol.messages import ClientMessage, Round, ServerMessage
+from secagg.protocol.observer import RoundObserver
 from secagg.protocol.policy import ClientPolicy
 from secagg.protocol.server.session import ServerSession
-from secagg.protocol.server.state import ServerPhase
 
 # A hook may replace (or suppress, by returning None) a client's reply before the server sees it.
-ReplyHook = Callable[[Round, int, ClientMessage], ClientMessage | None]
+ReplyHook = Intercept
+AfterDeliver = Callable[[Round, dict[int, ClientMessage]], None]
+
+
+class _Log(RoundObserver):
+    """Records every message the server sends, with the round it was collecting."""
+
+    def __init__(self, log: list[tuple[Round, int, ServerMessage]]) -> None:
+        self.log = log
+
+    def to_client(self, round_: Round, index: int, msg: ServerMessage) -> None:
+        self.log.append((round_, index, msg))
 
 
 @dataclass
 class Harness:
-    """One round: config, sessions, and the inputs, driven step by step."""
+    """One round: config, sessions, and the inputs, driven by the library's round driver."""
 
     config: RoundConfig
     inputs: npt.NDArray[np.uint64]
@@ -34,50 +46,30 @@ class Harness:
     hook: ReplyHook | None = None
     log: list[tuple[Round, int, ServerMessage]] = field(default_factory=list)
 
+    # Called after each round's replies reached the server (e.g. to send one again).
+    after_deliver: AfterDeliver | None = None
+
     def run(self) -> None:
         """Drive the round to its end (DONE or ABORTED)."""
-        first = {}
-        for i, c in self.clients.items():
-            if self.stops.get(i, 99) > Round.ADVERTISE_KEYS:
-                first[i] = c.start()
-        self._deliver(Round.ADVERTISE_KEYS, first)
-        current = Round.ADVERTISE_KEYS
-        while self.server.phase not in (ServerPhase.DONE, ServerPhase.ABORTED):
-            outbox = self.server.advance()
-            if self.server.phase in (ServerPhase.DONE, ServerPhase.ABORTED):
-                self._to_clients(Round.UNMASKING, outbox, final=True)
-                return
-            assert self.server.collecting is not None
-            current = self.server.collecting
-            self._deliver(current, self._to_clients(current, outbox))
-
-    def _to_clients(
-        self, round_: Round, outbox: Mapping[int, ServerMessage], final: bool = False
-    ) -> dict[int, ClientMessage]:
-        replies = {}
-        for i, msg in outbox.items():
-            self.log.append((round_, i, msg))
-            client = self.clients[i]
-            if client.state.value in ("done", "aborted"):
-                continue
-            if not final and self.stops.get(i, 99) <= round_:
-                continue
-            reply = client.receive(msg)
-            if reply is not None:
-                replies[i] = reply
-        return replies
-
-    def _deliver(self, round_: Round, replies: Mapping[int, ClientMessage]) -> None:
-        for i, reply in replies.items():
-            out = self.hook(round_, i, reply) if self.hook else reply
-            if out is not None:
-                self.server.receive(out)
+        driver = _Driver(self, Schedule(self.stops), _Log(self.log))
+        driver.run(Round.ADVERTISE_KEYS, driver.start())
 
     def plain_sum(self, included: list[int] | tuple[int, ...]) -> npt.NDArray[np.uint64]:
         total = sum((self.inputs[i - 1].astype(object) for i in included), start=0)
         return np.array(
             [int(v) % (1 << self.config.bits) for v in np.atleast_1d(total)], dtype=np.uint64
         )
+
+
+class _Driver(RoundDriver):
+    def __init__(self, h: Harness, schedule: Schedule, observer: RoundObserver) -> None:
+        super().__init__(h.server, h.clients, schedule, observer, intercept=h.hook)
+        self.harness = h
+
+    def deliver(self, round_: Round, replies: Mapping[int, ClientMessage]) -> None:
+        super().deliver(round_, replies)
+        if self.harness.after_deliver is not None:
+            self.harness.after_deliver(round_, dict(replies))
 
 
 def make_harness(

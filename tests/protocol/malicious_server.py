@@ -31,6 +31,7 @@ from secagg.graph import NeighbourGraph
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.config import RoundConfig
 from secagg.protocol.derive import derive_graph_seed, round_graph
+from secagg.protocol.driver import RoundDriver
 from secagg.protocol.identity import MappingRegistry
 from secagg.protocol.messages import (
     Abort,
@@ -146,15 +147,25 @@ class MaliciousServer:
         )
         # The server's own identity: not in the registry, used for forgeries and Sybils.
         self.own_identity = SigningKey.generate(self.rng.fork("server-identity"))
-        digests = dict(client_digests or {})
-        per_client = dict(configs or {})
-        self.clients: dict[int, ClientSession] = {}
+        self.clients = self._clients(n, who, dict(configs or {}), dict(client_digests or {}))
+        self.server = ServerSession(self.config, registry=self.registry)
+        # The library's driver runs the honest steps; the script decides what clients get.
+        self._driver = RoundDriver(self.server, self.clients)
+        self.advertised: Replies = {}  # round 0's AdvertiseKeys replies
+        self.received: list[tuple[Round, int, ClientMessage]] = []
+        self.sent: list[tuple[Round, int, ServerMessage]] = []
+        self.replies: dict[Round, Replies] = {}
+        self.last_round = Round.ADVERTISE_KEYS
+
+    def _clients(
+        self, n: int, who: set[int], configs: dict[int, RoundConfig], digests: dict[int, bytes]
+    ) -> dict[int, ClientSession]:
+        clients = {}
         for i in range(1, n + 1):
             if i not in who:
                 continue  # a Sybil slot: the server plays this index itself
-            cfg = per_client.get(i, self.config)
-            self.clients[i] = ClientSession(
-                cfg,
+            clients[i] = ClientSession(
+                configs.get(i, self.config),
                 i,
                 self.inputs[i - 1],
                 rng=self.rng.fork(f"c{i}"),
@@ -165,12 +176,7 @@ class MaliciousServer:
                 # floor, deliberately; these tests attack other parts of the protocol.
                 policy=ClientPolicy(allow_weak_parameters=True),
             )
-        self.server = ServerSession(self.config, registry=self.registry)
-        self.advertised: Replies = {}  # round 0's AdvertiseKeys replies
-        self.received: list[tuple[Round, int, ClientMessage]] = []
-        self.sent: list[tuple[Round, int, ServerMessage]] = []
-        self.replies: dict[Round, Replies] = {}
-        self.last_round = Round.ADVERTISE_KEYS
+        return clients
 
     # -- driving ------------------------------------------------------------------------------
 
@@ -231,49 +237,43 @@ class MaliciousServer:
 
     def honest_outbox(self, replies: Replies) -> Outbox:
         """Feed ``replies`` to the inner honest server and return what it would send next."""
-        for msg in replies.values():
-            self.server.receive(msg)
-        return self.server.advance()
+        collecting = self.server.collecting
+        self._driver.deliver(self.last_round if collecting is None else collecting, replies)
+        return self._driver.advance()
 
     def send(self, round_: Round, outbox: Mapping[int, ServerMessage]) -> Replies:
         """Deliver ``outbox`` to the real clients (skipping finished ones); collect replies."""
         self.last_round = round_
-        replies: Replies = {}
-        for i, msg in outbox.items():
-            self.sent.append((round_, i, msg))
-            client = self.clients.get(i)
-            if client is None or client.state.value in ("done", "aborted"):
-                continue
-            reply = client.receive(msg)
-            if reply is not None:
-                replies[i] = reply
+        self.sent.extend((round_, i, msg) for i, msg in outbox.items())
+        replies = self._driver.send(round_, outbox)
         self._record(round_, replies)
         return replies
 
     def run_honestly_until(self, last: Round) -> Replies:
-        """Run the honest protocol through round ``last`` (inclusive); returns its replies."""
+        """Run the honest protocol through round ``last`` (inclusive); returns its replies
+        (not yet handed to the inner server)."""
         replies = self.start()
-        for round_ in (
-            Round.SHARE_KEYS,
-            Round.MASKED_INPUT,
-            Round.CONSISTENCY_CHECK,
-            Round.UNMASKING,
-        ):
-            if round_ > last:
-                break
-            replies = self.send(round_, self.honest_outbox(replies))
+        round_ = Round.ADVERTISE_KEYS
+        while round_ < last:
+            outbox = self.honest_outbox(replies)
+            following = self.server.collecting
+            if following is None:  # the inner server aborted: deliver its Abort, stop
+                self.send(round_, outbox)
+                return {}
+            round_ = following
+            replies = self.send(round_, outbox)
         return replies
 
     def finish_honestly(self, replies: Replies) -> None:
         """Hand the last replies to the inner honest server and run the round to its end."""
         while True:
             outbox = self.honest_outbox(replies)
-            if self.server.phase in (ServerPhase.DONE, ServerPhase.ABORTED):
+            # The inner server says whose replies it collects next (round 0 has two steps).
+            following = self.server.collecting
+            if following is None:
                 self.send(Round.UNMASKING, outbox)  # RoundComplete or Abort
                 return
-            # The inner server says whose replies it collects next (round 0 has two steps).
-            assert self.server.collecting is not None
-            replies = self.send(self.server.collecting, outbox)
+            replies = self.send(following, outbox)
 
     # -- inspection ---------------------------------------------------------------------------
 

@@ -232,9 +232,10 @@ def test_a_malicious_round_runs_on_identities_and_a_registry_loaded_from_files(
     """Identity files and a registry file, as `secagg keys` writes them, drive a real round."""
     from secagg.protocol.client.session import ClientSession
     from secagg.protocol.config import RoundConfig
+    from secagg.protocol.driver import run_round
     from secagg.protocol.messages import Round
+    from secagg.protocol.observer import RoundObserver
     from secagg.protocol.server.session import ServerSession
-    from secagg.protocol.server.state import ServerPhase
 
     n = 6
     registry = IdentityRegistryFile()
@@ -269,19 +270,17 @@ def test_a_malicious_round_runs_on_identities_and_a_registry_loaded_from_files(
         for i in range(1, n + 1)
     }
     server = ServerSession(config, registry=loaded)
-    replies = {i: c.start() for i, c in clients.items()}
-    round_ = Round.ADVERTISE_KEYS
-    steps = []
-    while True:
-        for msg in replies.values():
-            server.receive(msg)
-        outbox = server.advance()
-        if server.phase in (ServerPhase.DONE, ServerPhase.ABORTED):
-            break
-        assert server.collecting is not None
-        round_ = server.collecting
-        steps.append(round_)
-        replies = {i: r for i, m in outbox.items() if (r := clients[i].receive(m)) is not None}
+
+    class Steps(RoundObserver):
+        def __init__(self) -> None:
+            self.steps: list[Round] = []
+
+        def round_started(self, round_: Round, recipients: int) -> None:
+            self.steps.append(round_)
+
+    observer = Steps()
+    run_round(server, clients, observer=observer)
+    steps = observer.steps[1:]  # after the clients' start
     # Round 0 has its nonce-reveal step, then every round including the consistency check.
     assert steps == [Round.ADVERTISE_KEYS, *list(Round)[1:]]
     result = server.result

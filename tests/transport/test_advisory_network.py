@@ -61,7 +61,7 @@ class ReplayingServer(AggregationServer):
             self.first = slots.config
         else:
             slots.config = self.first  # the retry reuses round 1's config verbatim
-            session = ServerSession(self.first, registry=session._registry)
+            session = ServerSession(self.first, registry=session.registry)
         self.session_ids.append(slots.config.session_id)
         await super()._drive(slots, session, report)
 

@@ -39,6 +39,7 @@ import math
 from secagg.graph._binomial import BinomialTails
 from secagg.graph._checks import Mode
 from secagg.graph._common import LN2, log2_union, min_threshold, next_degree
+from secagg.graph._connect import first_connected_degree
 from secagg.graph._result import GraphParameters
 
 __all__ = ["evaluate_independent", "search_independent"]
@@ -50,23 +51,6 @@ def _log_disconnect(n: int, k: int, p_bad: float) -> float:
         return -math.inf
     pairs = math.log(n) + math.log(n - k - 1) - LN2
     return min(0.0, pairs + k * math.log(min(p_bad, 1.0)))
-
-
-def _first_connected_degree(n: int, p_bad: float, log_q: float) -> int:
-    """Smallest even k in 2..n - 2 whose disconnection bound is below e^log_q (n - 1 if none).
-
-    The bound falls as k grows, so bisect.
-    """
-    lo, hi = 1, (n - 2) // 2  # k = 2j, j in lo..hi
-    if hi < lo or _log_disconnect(n, 2 * hi, p_bad) >= log_q:
-        return n - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if _log_disconnect(n, 2 * mid, p_bad) < log_q:
-            hi = mid
-        else:
-            lo = mid + 1
-    return 2 * lo
 
 
 def _corrupt_bar(k: int, t: int, mode: Mode) -> int:
@@ -185,7 +169,8 @@ def search_independent(
     log_qp = log_half_p - math.log(n)
     log_qc = -cbits * LN2 - math.log(n)
     k_max = n - 2
-    k = _first_connected_degree(n, min(1.0, gamma + delta), log_half_p)
+    p_bad = min(1.0, gamma + delta)
+    k = first_connected_degree(n, lambda k: _log_disconnect(n, k, p_bad), log_half_p)
     while k <= k_max:
         corrupt = BinomialTails.of(k, gamma)
         bar = corrupt.smallest_below(log_qp)

@@ -55,6 +55,7 @@ from typing import Final, Literal
 from secagg.errors import ConfigError, UnsafeParametersError
 from secagg.graph._checks import MODES, Mode, check_degree, check_int, check_mode, check_n
 from secagg.graph._common import LN2, log2_union, min_threshold, next_degree, threshold_bounds
+from secagg.graph._connect import first_connected_degree
 from secagg.graph._hypergeom import UpperTails
 from secagg.graph._independent import evaluate_independent, search_independent
 from secagg.graph._result import GraphParameters
@@ -220,23 +221,6 @@ def _log_disconnect(n: int, k: int, bad: int) -> float:
     )
 
 
-def _first_connected_degree(n: int, bad: int, log_q: float) -> int:
-    """Smallest even k in 2..n - 2 with a small enough disconnection bound (n - 1 if none).
-
-    The bound falls as k grows (fewer, longer runs are needed), so bisect.
-    """
-    lo, hi = 1, (n - 2) // 2  # k = 2j, j in lo..hi
-    if hi < lo or _log_disconnect(n, 2 * hi, bad) >= log_q:
-        return n - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if _log_disconnect(n, 2 * mid, bad) < log_q:
-            hi = mid
-        else:
-            lo = mid + 1
-    return 2 * lo
-
-
 @dataclass(frozen=True, slots=True)
 class _Degree:
     """What one sparse degree k allows: thresholds in t_lo..t_hi (empty when t_lo > t_hi)."""
@@ -270,7 +254,7 @@ def _search_fixed(
     log_qc = -cbits * LN2 - math.log(n)
     bad = corrupt + dropouts
     k_max = n - 2  # largest sparse degree; n - 1 is the complete graph
-    k = _first_connected_degree(n, bad, log_half_p)
+    k = first_connected_degree(n, lambda k: _log_disconnect(n, k, bad), log_half_p)
     while k <= k_max:
         found = _degree(n, k, corrupt, dropouts, mode, log_qp, log_qc)
         if found.t_lo <= found.t_correct:
