@@ -18,7 +18,7 @@ from secagg.analytics.query import Query, check_positive_int
 from secagg.analytics.release import release, withheld
 from secagg.analytics.result import AnalyticsResult
 from secagg.crypto.entropy import DeterministicRandom, RandomSource, SystemRandom
-from secagg.encoding.ring import to_ring, word_dtype
+from secagg.crypto.ring import to_ring, word_dtype
 from secagg.errors import ConfigError, RoundAbortedError
 from secagg.protocol.config import Mode
 from secagg.protocol.messages import Round

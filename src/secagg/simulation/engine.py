@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg.crypto.entropy import DeterministicRandom, RandomSource, SystemRandom
-from secagg.crypto.prg import check_bits, word_dtype
+from secagg.crypto.ring import check_bits, ring_sum, word_dtype
 from secagg.encoding import DecodedResult, DPConfig, Encoder, EncodingSpec
 from secagg.encoding.round_spec import RAW_SPEC_DIGEST
 from secagg.errors import ConfigError, EncodingError, RoundAbortedError
@@ -110,12 +110,7 @@ class SimulationResult:
     def plain_total(self, inputs: npt.ArrayLike) -> npt.NDArray[np.unsignedinteger]:
         """The plain sum mod 2^bits of the included inputs, computed directly (for checking)."""
         rows = _as_matrix(inputs, self.config.bits)
-        total = np.zeros(self.config.dim, dtype=word_dtype(self.config.bits))
-        for i in self.included:
-            np.add(total, rows[i], out=total)
-        if self.config.bits not in (32, 64):
-            total &= total.dtype.type((1 << self.config.bits) - 1)
-        return total
+        return ring_sum((rows[i] for i in self.included), self.config.bits, dim=self.config.dim)
 
 
 def _as_matrix(inputs: npt.ArrayLike, bits: int) -> npt.NDArray[np.unsignedinteger]:
