@@ -3,8 +3,10 @@
 Parsing never trusts the peer: a frame that does not decode, has no body, carries fields of the
 wrong size or claims an impossible vector raises :class:`FrameError` with a stable
 :class:`~secagg.reasons.DropReason`, which the server turns into a drop and the client into an
-abort. Masked inputs travel in chunks (:func:`masked_input_frames`) and are put back together
-by :class:`VectorAssembler` straight into one preallocated array.
+abort. :class:`FrameError` is a :class:`~secagg.errors.MalformedMessageError`: nothing else
+escapes from decoding, whatever the bytes (the messages themselves validate on construction).
+Masked inputs travel in chunks (:func:`masked_input_frames`) and are put back together by
+:class:`VectorAssembler` straight into one preallocated array.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import numpy as np
 import numpy.typing as npt
 from google.protobuf.message import DecodeError
 
-from secagg.crypto.prg import word_dtype
-from secagg.errors import TransportError
+from secagg.crypto.ring import word_dtype
+from secagg.errors import MalformedMessageError, TransportError
+from secagg.protocol.fields import MAX_TEXT, SESSION_ID_BYTES
 from secagg.protocol.messages import (
     Abort,
     AdvertiseKeys,
@@ -56,15 +59,13 @@ __all__ = [
 ]
 
 WIRE_VERSION = 1
-SESSION_ID_BYTES = 32
 MAX_NAME_LENGTH = 128
-MAX_TEXT = 512  # reason/detail strings longer than this are cut
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 DEFAULT_CHUNK_BYTES = 1024 * 1024
 _MAX_BLOB = 4096  # a share ciphertext, key, signature or share is far smaller
 
 
-class FrameError(TransportError):
+class FrameError(TransportError, MalformedMessageError):
     """A peer's frame is malformed, oversized or inconsistent; ``reason`` is a stable code."""
 
     def __init__(self, reason: DropReason, detail: str) -> None:
@@ -126,6 +127,8 @@ def parse_client_frame(data: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) 
 
 def parse_server_frame(data: bytes) -> pb.ServerFrame:
     """Decode one server frame; raises :class:`FrameError` when malformed."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise FrameError(DropReason.MALFORMED, "frame is not bytes")
     frame = pb.ServerFrame()
     try:
         frame.ParseFromString(bytes(data))
@@ -226,8 +229,24 @@ def masked_input_frames(msg: MaskedInput, chunk_bytes: int) -> Iterator[pb.Clien
         )
 
 
+def _as_frame_error(exc: MalformedMessageError) -> FrameError:
+    """A message that refused its fields (its text names the field, never its bytes)."""
+    return exc if isinstance(exc, FrameError) else FrameError(DropReason.MALFORMED, str(exc))
+
+
 def client_message(frame: pb.ClientFrame) -> ClientMessage:
-    """The protocol message in a client frame (not Hello, not a masked-input chunk)."""
+    """The protocol message in a client frame (not Hello, not a masked-input chunk).
+
+    Raises :class:`FrameError` (a :class:`~secagg.errors.MalformedMessageError`) for anything
+    wrong in the frame's fields.
+    """
+    try:
+        return _client_message(frame)
+    except MalformedMessageError as exc:
+        raise _as_frame_error(exc) from None
+
+
+def _client_message(frame: pb.ClientFrame) -> ClientMessage:
     kind = frame.WhichOneof("body")
     if kind == "advertise_keys":
         m = frame.advertise_keys
@@ -376,7 +395,18 @@ def server_frame(msg: ServerMessage) -> pb.ServerFrame:
 
 
 def server_message(frame: pb.ServerFrame) -> ServerMessage:
-    """The protocol message in a server frame (not Welcome or Reject)."""
+    """The protocol message in a server frame (not Welcome or Reject).
+
+    Raises :class:`FrameError` (a :class:`~secagg.errors.MalformedMessageError`) for anything
+    wrong in the frame's fields.
+    """
+    try:
+        return _server_message(frame)
+    except MalformedMessageError as exc:
+        raise _as_frame_error(exc) from None
+
+
+def _server_message(frame: pb.ServerFrame) -> ServerMessage:
     kind = frame.WhichOneof("body")
     if kind == "commitments_broadcast":
         cb = frame.commitments_broadcast
