@@ -107,7 +107,9 @@ def run(
         result.round_context_digest = round_digest(spec)
     else:
         included = [i for p in sim.included for i in parties[p]]
-        dropped = {i: where for p, where in sim.dropped.items() for i in parties[p]}
+        dropped = {
+            i: (d.round.label, d.reason.value) for p, d in sim.dropped.items() for i in parties[p]
+        }
         result = release(spec, sim.total, included, dropped)
         result.round_context_digest = sim.config.context_digest
     result.devices_per_client = batch

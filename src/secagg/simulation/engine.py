@@ -22,6 +22,7 @@ from secagg.errors import ConfigError, EncodingError, RoundAbortedError
 from secagg.graph import NeighbourGraph
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.config import Mode, RoundConfig
+from secagg.protocol.dropped import Dropped
 from secagg.protocol.messages import (
     ClientMessage,
     Round,
@@ -57,13 +58,14 @@ class SimulationResult:
     """The outcome of :func:`simulate`.
 
     ``total`` is the sum mod 2^bits of the inputs of ``included`` (0-based client indices).
-    ``dropped`` maps each excluded client to (round name, reason). ``timings`` has one entry
+    ``dropped`` maps each excluded client to a :class:`~secagg.protocol.dropped.Dropped`
+    (round, reason, detail), the shape every result uses. ``timings`` has one entry
     per protocol round that ran; byte counts are protocol payload bytes.
     """
 
     total: npt.NDArray[np.unsignedinteger]
     included: list[int]
-    dropped: dict[int, tuple[str, str]]
+    dropped: dict[int, Dropped]
     config: RoundConfig
     timings: dict[str, PhaseTiming]
     client_bytes_sent: list[int]
@@ -400,8 +402,8 @@ def _drive(
     result = server.result  # raises RoundAbortedError when the round aborted
     included = [i - 1 for i in result.included]
     dropped = {
-        i - 1: (r.label, str(reason))
-        for i, (r, reason, _d) in result.dropped.items()
+        i - 1: Dropped(r, reason, detail)
+        for i, (r, reason, detail) in result.dropped.items()
         if i - 1 not in set(included)
     }
     return SimulationResult(
