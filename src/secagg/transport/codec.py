@@ -11,14 +11,12 @@ Masked inputs travel in chunks (:func:`masked_input_frames`) and are put back to
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
-import numpy as np
-import numpy.typing as npt
 from google.protobuf.message import DecodeError
 
-from secagg.crypto.ring import word_dtype
-from secagg.errors import MalformedMessageError, TransportError
+from secagg.errors import MalformedMessageError
 from secagg.protocol.fields import MAX_TEXT, SESSION_ID_BYTES
 from secagg.protocol.messages import (
     Abort,
@@ -29,7 +27,6 @@ from secagg.protocol.messages import (
     ConsistencySignature,
     EncryptedShares,
     KeysBroadcast,
-    MaskedInput,
     PublicKeys,
     RevealNonce,
     RoundComplete,
@@ -40,6 +37,9 @@ from secagg.protocol.messages import (
 )
 from secagg.reasons import DropReason
 from secagg.transport import secagg_pb2 as pb
+from secagg.transport.chunks import VectorAssembler, masked_input_frames
+from secagg.transport.frame_error import FrameError
+from secagg.transport.frame_error import session_id_field as _sid
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
@@ -63,15 +63,8 @@ MAX_NAME_LENGTH = 128
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 DEFAULT_CHUNK_BYTES = 1024 * 1024
 _MAX_BLOB = 4096  # a share ciphertext, key, signature or share is far smaller
-
-
-class FrameError(TransportError, MalformedMessageError):
-    """A peer's frame is malformed, oversized or inconsistent; ``reason`` is a stable code."""
-
-    def __init__(self, reason: DropReason, detail: str) -> None:
-        super().__init__(f"{reason.value}: {detail}")
-        self.reason = reason
-        self.detail = detail
+_F = TypeVar("_F")
+_M = TypeVar("_M")
 
 
 def _text(value: str) -> str:
@@ -81,12 +74,6 @@ def _text(value: str) -> str:
 def _blob(value: bytes, what: str) -> bytes:
     if len(value) > _MAX_BLOB:
         raise FrameError(DropReason.OVERSIZED, f"{what} is {len(value)} bytes")
-    return bytes(value)
-
-
-def _sid(value: bytes) -> bytes:
-    if len(value) != SESSION_ID_BYTES:
-        raise FrameError(DropReason.MALFORMED, f"session_id must be {SESSION_ID_BYTES} bytes")
     return bytes(value)
 
 
@@ -209,29 +196,15 @@ def client_frame(msg: ClientMessage) -> pb.ClientFrame:
     raise TypeError(f"no single frame for {type(msg).__name__}")
 
 
-def masked_input_frames(msg: MaskedInput, chunk_bytes: int) -> Iterator[pb.ClientFrame]:
-    """The frames carrying a masked input: little-endian words, ``chunk_bytes`` at most each."""
-    vector = msg.vector
-    word_bytes = vector.dtype.itemsize
-    little = vector.astype(vector.dtype.newbyteorder("<"), copy=False)
-    step = max(1, chunk_bytes // word_bytes)
-    dim = int(vector.shape[0])
-    for offset in range(0, dim, step):
-        yield pb.ClientFrame(
-            masked_input=pb.MaskedInputChunk(
-                session_id=msg.session_id,
-                sender=msg.sender,
-                dim=dim,
-                word_bytes=word_bytes,
-                offset=offset,
-                words=little[offset : offset + step].tobytes(),
-            )
-        )
-
-
-def _as_frame_error(exc: MalformedMessageError) -> FrameError:
-    """A message that refused its fields (its text names the field, never its bytes)."""
-    return exc if isinstance(exc, FrameError) else FrameError(DropReason.MALFORMED, str(exc))
+def _built(build: Callable[[_F], _M], frame: _F) -> _M:
+    """``build(frame)``, with a message that refused its fields turned into a FrameError (the
+    message's text names the field, never its bytes)."""
+    try:
+        return build(frame)
+    except FrameError:
+        raise
+    except MalformedMessageError as exc:
+        raise FrameError(DropReason.MALFORMED, str(exc)) from None
 
 
 def client_message(frame: pb.ClientFrame) -> ClientMessage:
@@ -240,10 +213,7 @@ def client_message(frame: pb.ClientFrame) -> ClientMessage:
     Raises :class:`FrameError` (a :class:`~secagg.errors.MalformedMessageError`) for anything
     wrong in the frame's fields.
     """
-    try:
-        return _client_message(frame)
-    except MalformedMessageError as exc:
-        raise _as_frame_error(exc) from None
+    return _built(_client_message, frame)
 
 
 def _client_message(frame: pb.ClientFrame) -> ClientMessage:
@@ -278,66 +248,6 @@ def _client_message(frame: pb.ClientFrame) -> ClientMessage:
             bytes(a.session_id[:SESSION_ID_BYTES]), a.sender, _text(a.reason), _text(a.detail)
         )
     raise FrameError(DropReason.WRONG_ROUND, f"unexpected {kind} frame")
-
-
-class VectorAssembler:
-    """Puts a chunked masked input back together into one array of ``dim`` ring words.
-
-    Chunks must arrive in order without gaps or overlap, all naming the same session, sender,
-    dim and word size; anything else raises :class:`FrameError`.
-    """
-
-    def __init__(self, session_id: bytes, sender: int, dim: int, bits: int) -> None:
-        self.session_id = session_id
-        self.sender = sender
-        self.dim = dim
-        self.dtype = word_dtype(bits)
-        self.filled = 0
-        self._vector: npt.NDArray[np.unsignedinteger] | None = None
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes the assembled vector takes."""
-        return self.dim * self.dtype.itemsize
-
-    def check_first(self, chunk: pb.MaskedInputChunk) -> None:
-        """Validate a first chunk's header before any memory is committed to it."""
-        if chunk.dim != self.dim:
-            raise FrameError(
-                DropReason.WRONG_LENGTH, f"masked input has {chunk.dim} words; expected {self.dim}"
-            )
-        if chunk.word_bytes != self.dtype.itemsize:
-            raise FrameError(
-                DropReason.MALFORMED,
-                f"masked input words of {chunk.word_bytes} bytes; expected {self.dtype.itemsize}",
-            )
-        if _sid(chunk.session_id) != self.session_id:
-            raise FrameError(DropReason.WRONG_SESSION, "chunk carries another session id")
-        if chunk.sender != self.sender:
-            raise FrameError(DropReason.MALFORMED, "chunk sender is not this stream's client")
-
-    def add(self, chunk: pb.MaskedInputChunk) -> MaskedInput | None:
-        """Take the next chunk; returns the whole message once the last chunk arrived."""
-        self.check_first(chunk)
-        if chunk.offset != self.filled:
-            raise FrameError(
-                DropReason.MALFORMED, f"chunk at word {chunk.offset}; expected {self.filled}"
-            )
-        size = len(chunk.words)
-        if size == 0 or size % self.dtype.itemsize:
-            raise FrameError(DropReason.MALFORMED, "chunk is not a whole number of words")
-        count = size // self.dtype.itemsize
-        if self.filled + count > self.dim:
-            raise FrameError(DropReason.WRONG_LENGTH, "chunks run past the vector's end")
-        if self._vector is None:
-            self._vector = np.empty(self.dim, dtype=self.dtype)
-        words = np.frombuffer(chunk.words, dtype=self.dtype.newbyteorder("<"))
-        self._vector[self.filled : self.filled + count] = words
-        self.filled += count
-        if self.filled < self.dim:
-            return None
-        vector, self._vector = self._vector, None
-        return MaskedInput(self.session_id, self.sender, vector)
 
 
 # -- server messages ----------------------------------------------------------------------------
@@ -400,10 +310,7 @@ def server_message(frame: pb.ServerFrame) -> ServerMessage:
     Raises :class:`FrameError` (a :class:`~secagg.errors.MalformedMessageError`) for anything
     wrong in the frame's fields.
     """
-    try:
-        return _server_message(frame)
-    except MalformedMessageError as exc:
-        raise _as_frame_error(exc) from None
+    return _built(_server_message, frame)
 
 
 def _server_message(frame: pb.ServerFrame) -> ServerMessage:
