@@ -26,6 +26,7 @@ from secagg.errors import ConfigError, MalformedMessageError
 from secagg.protocol.derive import NONCE_BYTES, SHARE_PLAINTEXT_BYTES
 from secagg.protocol.fields import (
     check_blob,
+    check_blob_map,
     check_index,
     check_index_map,
     check_indices,
@@ -143,7 +144,7 @@ class CommitmentsBroadcast:
 
     def __post_init__(self) -> None:
         check_session_id(self.session_id)
-        check_index_map("commitments", self.commitments, _commitment)
+        check_blob_map("commitments", self.commitments, COMMITMENT_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +175,7 @@ class KeysBroadcast:
     def __post_init__(self) -> None:
         check_session_id(self.session_id)
         check_index_map("keys", self.keys, _public_keys)
-        check_index_map("nonces", self.nonces, _nonce)
+        check_blob_map("nonces", self.nonces, NONCE_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +189,7 @@ class EncryptedShares:
     def __post_init__(self) -> None:
         check_session_id(self.session_id)
         check_index("sender", self.sender)
-        check_index_map("ciphertexts", self.ciphertexts, _ciphertext)
+        check_blob_map("ciphertexts", self.ciphertexts, CIPHERTEXT_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +201,7 @@ class SharesDelivery:
 
     def __post_init__(self) -> None:
         check_session_id(self.session_id)
-        check_index_map("ciphertexts", self.ciphertexts, _ciphertext)
+        check_blob_map("ciphertexts", self.ciphertexts, CIPHERTEXT_BYTES)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -254,7 +255,7 @@ class UnmaskRequest:
     def __post_init__(self) -> None:
         check_session_id(self.session_id)
         check_indices("survivors", self.survivors)
-        check_index_map("signatures", self.signatures, _signature)
+        check_blob_map("signatures", self.signatures, SIGNATURE_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,8 +274,8 @@ class UnmaskResponse:
     def __post_init__(self) -> None:
         check_session_id(self.session_id)
         check_index("sender", self.sender)
-        check_index_map("self_mask_shares", self.self_mask_shares, _share)
-        check_index_map("key_shares", self.key_shares, _share)
+        check_blob_map("self_mask_shares", self.self_mask_shares, SHARE_BYTES)
+        check_blob_map("key_shares", self.key_shares, SHARE_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,26 +326,6 @@ ServerMessage = (
     | RoundComplete
     | Abort
 )
-
-
-def _commitment(what: str, value: object) -> None:
-    check_blob(what, value, COMMITMENT_BYTES)
-
-
-def _nonce(what: str, value: object) -> None:
-    check_blob(what, value, NONCE_BYTES)
-
-
-def _ciphertext(what: str, value: object) -> None:
-    check_blob(what, value, CIPHERTEXT_BYTES)
-
-
-def _signature(what: str, value: object) -> None:
-    check_blob(what, value, SIGNATURE_BYTES)
-
-
-def _share(what: str, value: object) -> None:
-    check_blob(what, value, SHARE_BYTES)
 
 
 def _public_keys(what: str, value: object) -> None:
