@@ -39,8 +39,8 @@ from secagg.analytics import DistributedDP, Histogram, plan_noise, run  # noqa: 
 from secagg.analytics.binding import AnalyticsRound, Contributor  # noqa: E402
 from secagg.analytics.localdp import krr_estimate, oue_estimate  # noqa: E402
 from secagg.crypto.entropy import DeterministicRandom  # noqa: E402
+from secagg.crypto.ring import to_ring, word_dtype  # noqa: E402
 from secagg.encoding.dp import SkellamNoise  # noqa: E402
-from secagg.encoding.ring import to_ring, word_dtype  # noqa: E402
 from secagg.graph import find_parameters  # noqa: E402
 from secagg.simulation.engine import simulate  # noqa: E402
 

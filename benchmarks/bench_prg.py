@@ -24,7 +24,8 @@ if __package__ in (None, ""):  # run as a script: make the src layout importable
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from secagg.crypto.prg import CHUNK_BYTES, MaskPRG, word_dtype
+from secagg.crypto.prg import CHUNK_BYTES, MaskPRG
+from secagg.crypto.ring import word_dtype
 
 FULL_CONFIGS = [(10_000_000, 32), (10_000_000, 64), (1_000_000, 32)]
 QUICK_CONFIGS = [(100_000, 32), (100_000, 64)]

@@ -219,7 +219,7 @@ def run_secagg(
 
     graph = NeighbourGraph(result.config.graph_seed, range(1, n + 1), result.config.degree)
     alive = {i + 1 for i in result.included}
-    recovered = [i + 1 for i, (rnd, _) in result.dropped.items() if rnd == "masked-input"]
+    recovered = [i + 1 for i, d in result.dropped.items() if d.round.label == "masked-input"]
     server_masks = len(alive) + sum(1 for v in recovered for w in graph.neighbours(v) if w in alive)
     timings = {
         name: {
@@ -272,7 +272,7 @@ def run_secagg(
         "server_masks": server_masks,
         "server_reconstruct_s": steps.spent["reconstruct"],
         "server_remove_masks_s": steps.spent["remove-masks"],
-        "dropped_rounds": sorted({rnd for rnd, _ in result.dropped.values()}),
+        "dropped_rounds": sorted({d.round.label for d in result.dropped.values()}),
         "ok": ok,
     }
 

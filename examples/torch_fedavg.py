@@ -2,8 +2,8 @@
 
 Each simulated client trains a copy of the global model on its own synthetic data and encodes
 its state_dict delta, weighted by its number of examples, into a ring vector mod 2^b. The ring
-vectors are summed by :func:`aggregate_ring` (a plain NumPy modular sum standing in for the
-secure round, which will replace it with ``secagg.simulate``), then decoded into the weighted
+vectors are summed by :func:`secagg.encoding.ring_sum` (the plain modular sum, standing in for
+the secure round, which will replace it with ``secagg.simulate``), then decoded into the weighted
 mean delta, which is checked against the plain float weighted average within the decoder's
 documented error bound and applied to the global model.
 
@@ -16,12 +16,11 @@ import argparse
 from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
 import torch
 from torch import nn
 
 from secagg.crypto.entropy import DeterministicRandom
-from secagg.encoding import Encoder, EncodingSpec, flatten
+from secagg.encoding import Encoder, EncodingSpec, flatten, ring_sum
 
 FEATURES = 8
 
@@ -57,16 +56,6 @@ def local_delta(
         opt.step()
     before = global_model.state_dict()
     return {k: (v - before[k]).detach() for k, v in model.state_dict().items()}
-
-
-def aggregate_ring(
-    vectors: Sequence[npt.NDArray[np.unsignedinteger]], bits: int
-) -> npt.NDArray[np.uint64]:
-    """Sum ring vectors mod 2^b. Stand-in for the secure round (later ``secagg.simulate``)."""
-    total = np.zeros(len(vectors[0]), dtype=np.uint64)
-    for v in vectors:
-        total += v.astype(np.uint64)  # wraps mod 2^64, a multiple of 2^b
-    return total & np.uint64((1 << bits) - 1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             encoder.encode(d, weight=w, rng=rng.fork(f"round{rnd}/client{i}"))
             for i, (d, w) in enumerate(zip(deltas, weights, strict=True))
         ]
-        result = encoder.decode(aggregate_ring(vectors, encoder.bits), n_included=len(vectors))
+        result = encoder.decode(ring_sum(vectors, encoder.bits), n_included=len(vectors))
 
         plain = sum(w * flatten(d)[0] for d, w in zip(deltas, weights, strict=True)) / sum(weights)
         assert result.weighted_mean_flat is not None

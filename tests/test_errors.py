@@ -17,6 +17,7 @@ from secagg.errors import (
     SecAggError,
     ShareError,
 )
+from secagg.reasons import AbortReason
 
 
 def _public_classes() -> set[str]:
@@ -61,6 +62,13 @@ def test_reasoned_errors_carry_reason_and_detail() -> None:
     remote = RemoteProtocolError("bad_signature", "share from client 3")
     assert (remote.reason, remote.detail) == ("bad_signature", "share from client 3")
     assert str(remote) == "bad_signature: share from client 3"
-    aborted = RoundAbortedError("too_few_clients", "2 < 3")
-    assert aborted.reason == "too_few_clients"
-    assert "too_few_clients" in str(aborted)
+    aborted = RoundAbortedError("too-few-clients", "2 < 3")
+    assert aborted.reason is AbortReason.TOO_FEW_CLIENTS
+    assert "too-few-clients" in str(aborted)
+    assert RoundAbortedError(AbortReason.MISSING_REVEAL, "x").reason is AbortReason.MISSING_REVEAL
+
+
+def test_a_round_abort_reason_is_always_an_abort_reason() -> None:
+    """A free string is a caller bug: every reason is an enum value (secagg.reasons)."""
+    with pytest.raises(ValueError, match="AbortReason"):
+        RoundAbortedError("too_few_clients", "2 < 3")

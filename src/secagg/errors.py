@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from secagg.reasons import AbortReason
+
 __all__ = [
     "ConfigError",
     "CryptoError",
@@ -141,11 +143,15 @@ class MalformedMessageError(ProtocolError, ValueError):
 
 
 class RoundAbortedError(SecAggError):
-    """The round ended without a result; ``reason`` is a stable reason code."""
+    """The round ended without a result; ``reason`` is an :class:`~secagg.reasons.AbortReason`.
 
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"round aborted ({reason}): {detail}")
-        self.reason = reason
+    A reason given as its string value is converted; one that is no AbortReason value raises
+    ValueError (a bug in the caller: every reason is an enum value).
+    """
+
+    def __init__(self, reason: AbortReason | str, detail: str) -> None:
+        self.reason = AbortReason(reason)
+        super().__init__(f"round aborted ({self.reason.value}): {detail}")
         self.detail = detail
 
 

@@ -17,11 +17,9 @@ from secagg.crypto.prg import (
     PRG_KEY_BYTES,
     MaskPRG,
     add_masks,
-    check_bits,
     expand_mask,
-    ring_mask,
-    word_dtype,
 )
+from secagg.crypto.ring import check_bits, ring_mask, word_dtype
 from secagg.errors import ConfigError, InvalidKeyError
 
 VECTORS = json.loads((Path(__file__).parent / "vectors.json").read_text())

@@ -28,6 +28,7 @@ from secagg.protocol.messages import (
 from secagg.protocol.server.state import ServerPhase
 from secagg.reasons import AbortReason
 from tests.protocol.conftest import Harness, make_harness
+from tests.protocol.forge import forge, forge_replace
 from tests.protocol.malicious_server import MaliciousServer
 
 
@@ -83,7 +84,8 @@ def test_substituted_own_keys_abort() -> None:
     assert isinstance(msg, KeysBroadcast)
     keys = dict(msg.keys)
     keys[1] = keys[2]
-    reply = h.clients[1].receive(KeysBroadcast(msg.session_id, keys))
+    # No codec builds this message (they validate on construction): a raw stand-in.
+    reply = h.clients[1].receive(forge(KeysBroadcast, session_id=msg.session_id, keys=keys))
     assert isinstance(reply, Abort)
     assert reply.reason == AbortReason.INCONSISTENT_SETS
 
@@ -97,7 +99,8 @@ def test_duplicate_neighbour_keys_abort() -> None:
     assert isinstance(msg, KeysBroadcast)
     keys = dict(msg.keys)
     keys[3] = PublicKeys(keys[2].enc_public, keys[3].mask_public)
-    reply = h.clients[1].receive(KeysBroadcast(msg.session_id, keys))
+    # No codec builds this message (they validate on construction): a raw stand-in.
+    reply = h.clients[1].receive(forge(KeysBroadcast, session_id=msg.session_id, keys=keys))
     assert isinstance(reply, Abort)
     assert reply.reason == AbortReason.DUPLICATE_KEY
 
@@ -146,7 +149,8 @@ def test_bad_survivor_sets_abort_without_revealing(edit: str) -> None:
         survivors = [1, 2]
     elif edit == "out-of-range":
         survivors = [0, *survivors]
-    reply = h.clients[1].receive(dataclasses.replace(honest, survivors=tuple(survivors)))
+    # Unsorted or index-0 lists cannot be built (messages validate on construction): a stand-in.
+    reply = h.clients[1].receive(forge_replace(honest, survivors=tuple(survivors)))
     assert isinstance(reply, Abort), edit
     assert h.clients[1].state is ClientState.ABORTED
 
@@ -167,7 +171,9 @@ def test_client_reveals_one_kind_per_neighbour_and_answers_once() -> None:
     assert h.server.phase is ServerPhase.COLLECT_UNMASK
 
 
-@pytest.mark.parametrize("junk", ["text", 5, None, PublicKeys(b"x", b"y")])
+@pytest.mark.parametrize(
+    "junk", ["text", 5, None, forge(PublicKeys, enc_public=b"x", mask_public=b"y")]
+)
 def test_malformed_server_message_aborts_instead_of_raising(junk: object) -> None:
     h = make_harness(4, 5, 8)
     for c in h.clients.values():
@@ -176,7 +182,8 @@ def test_malformed_server_message_aborts_instead_of_raising(junk: object) -> Non
     assert isinstance(msg, KeysBroadcast)
     keys = dict(msg.keys)
     keys[2] = junk  # type: ignore[assignment]
-    reply = h.clients[1].receive(KeysBroadcast(msg.session_id, keys))
+    # No codec builds this message (they validate on construction): a raw stand-in.
+    reply = h.clients[1].receive(forge(KeysBroadcast, session_id=msg.session_id, keys=keys))
     assert isinstance(reply, Abort)
     assert h.clients[1].state is ClientState.ABORTED
 

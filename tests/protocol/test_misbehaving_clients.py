@@ -1,8 +1,12 @@
-"""Each kind of malformed client message drops only its sender; the round goes on."""
+"""Each kind of malformed client message drops only its sender; the round goes on.
+
+Messages validate on construction, so the malformed ones here are raw stand-ins
+(:mod:`tests.protocol.forge`): they check the server's own defences against a caller that
+hands it an object no codec would build.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -20,25 +24,26 @@ from secagg.protocol.messages import (
 )
 from secagg.reasons import DropReason
 from tests.protocol.conftest import make_harness
+from tests.protocol.forge import forge_replace
 
 BAD = 4  # the misbehaving client
 
 
 def _keys(msg: ClientMessage, **changes: bytes) -> ClientMessage:
     assert isinstance(msg, AdvertiseKeys)
-    return dataclasses.replace(msg, keys=dataclasses.replace(msg.keys, **changes))
+    return forge_replace(msg, keys=forge_replace(msg.keys, **changes))
 
 
 def _shares(
     msg: ClientMessage, fn: Callable[[dict[int, bytes]], dict[int, bytes]]
 ) -> ClientMessage:
     assert isinstance(msg, EncryptedShares)
-    return dataclasses.replace(msg, ciphertexts=fn(dict(msg.ciphertexts)))
+    return forge_replace(msg, ciphertexts=fn(dict(msg.ciphertexts)))
 
 
 def _vector(msg: ClientMessage, fn: Callable[[np.ndarray], np.ndarray]) -> ClientMessage:
     assert isinstance(msg, MaskedInput)
-    return dataclasses.replace(msg, vector=fn(msg.vector))
+    return forge_replace(msg, vector=fn(msg.vector))
 
 
 def _drop_first(d: dict[int, bytes]) -> dict[int, bytes]:
@@ -51,13 +56,13 @@ def _truncate(d: dict[int, bytes]) -> dict[int, bytes]:
 
 def _swap_kind(msg: ClientMessage) -> ClientMessage:
     assert isinstance(msg, UnmaskResponse)
-    return dataclasses.replace(msg, self_mask_shares={}, key_shares=dict(msg.self_mask_shares))
+    return forge_replace(msg, self_mask_shares={}, key_shares=dict(msg.self_mask_shares))
 
 
 CASES: dict[str, tuple[Round, Callable[[ClientMessage], ClientMessage], DropReason]] = {
     "wrong-session-id": (
         Round.ADVERTISE_KEYS,
-        lambda m: dataclasses.replace(m, session_id=bytes(32)),
+        lambda m: forge_replace(m, session_id=bytes(32)),
         DropReason.WRONG_SESSION,
     ),
     "low-order-key": (
@@ -201,7 +206,7 @@ def test_unknown_sender_is_ignored() -> None:
 
     def hook(r: Round, i: int, msg: ClientMessage) -> ClientMessage | None:
         if (r, i) == (Round.ADVERTISE_KEYS, 1):
-            h.server.receive(dataclasses.replace(msg, sender=77))
+            h.server.receive(forge_replace(msg, sender=77))
         return msg
 
     h.hook = hook
@@ -213,7 +218,7 @@ def test_unknown_sender_is_ignored() -> None:
 def test_keys_of_a_different_type_are_malformed() -> None:
     def hook(r: Round, i: int, msg: ClientMessage) -> ClientMessage | None:
         if (r, i) == (Round.ADVERTISE_KEYS, BAD):
-            return dataclasses.replace(msg, keys=("not", "keys"))  # type: ignore[arg-type]
+            return forge_replace(msg, keys=("not", "keys"))  # type: ignore[arg-type]
         return msg
 
     h = make_harness(9, 12, 32, seed=16)
@@ -226,9 +231,9 @@ def test_keys_of_a_different_type_are_malformed() -> None:
 @pytest.mark.parametrize(
     "mutate",
     [
-        lambda m: dataclasses.replace(m, ciphertexts=["not", "a", "mapping"]),
-        lambda m: dataclasses.replace(m, ciphertexts={1: 12345}),
-        lambda m: dataclasses.replace(m, ciphertexts=None),
+        lambda m: forge_replace(m, ciphertexts=["not", "a", "mapping"]),
+        lambda m: forge_replace(m, ciphertexts={1: 12345}),
+        lambda m: forge_replace(m, ciphertexts=None),
     ],
     ids=["list", "int-blob", "none"],
 )

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from secagg.crypto.prg import MaskPRG, word_dtype
+from secagg.crypto.prg import MaskPRG
+from secagg.crypto.ring import word_dtype
 from secagg.errors import ConfigError
 from secagg.simulation.parallel import (
     MaskPool,

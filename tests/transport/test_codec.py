@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from secagg.crypto.shamir import SHARE_BYTES
 from secagg.protocol.messages import (
+    CIPHERTEXT_BYTES,
     Abort,
     AdvertiseKeys,
     CommitmentsBroadcast,
@@ -40,6 +42,7 @@ from secagg.transport.codec import (
 )
 
 SID = bytes(range(32))
+CT = CIPHERTEXT_BYTES
 KEYS = PublicKeys(os.urandom(32), os.urandom(32), b"")
 SIGNED = PublicKeys(os.urandom(32), os.urandom(32), os.urandom(64), os.urandom(32))
 
@@ -50,9 +53,9 @@ SIGNED = PublicKeys(os.urandom(32), os.urandom(32), os.urandom(64), os.urandom(3
         AdvertiseKeys(SID, 3, KEYS),
         AdvertiseKeys(SID, 3, SIGNED),
         RevealNonce(SID, 3, os.urandom(32)),
-        EncryptedShares(SID, 3, {1: b"a" * 60, 2: b"b" * 60}),
+        EncryptedShares(SID, 3, {1: b"a" * CT, 2: b"b" * CT}),
         ConsistencySignature(SID, 3, os.urandom(64)),
-        UnmaskResponse(SID, 3, {1: b"s" * 40}, {2: b"k" * 40}),
+        UnmaskResponse(SID, 3, {1: b"s" * SHARE_BYTES}, {2: b"k" * SHARE_BYTES}),
         Abort(SID, 3, "too-few-neighbours", "only 1"),
     ],
 )
@@ -67,7 +70,7 @@ def test_client_messages_round_trip(msg: object) -> None:
         KeysBroadcast(SID, {1: KEYS, 4: KEYS}),
         KeysBroadcast(SID, {1: SIGNED}, {1: os.urandom(32), 2: os.urandom(32)}),
         CommitmentsBroadcast(SID, {1: os.urandom(32), 7: os.urandom(32)}),
-        SharesDelivery(SID, {2: b"c" * 60}),
+        SharesDelivery(SID, {2: b"c" * CT}),
         ConsistencyRequest(SID, (1, 2, 5)),
         UnmaskRequest(SID, (1, 2), {1: b"x" * 64}),
         RoundComplete(SID, (1, 3)),

@@ -24,7 +24,7 @@ import numpy as np
 from secagg.analytics.privacy import DistributedDP, NoisePlan, plan_noise
 from secagg.analytics.query import QUERY_KIND, IntArray, Query, check_positive_int
 from secagg.crypto.entropy import RandomSource, default_random
-from secagg.encoding.ring import RingArray, to_ring
+from secagg.crypto.ring import RingArray, to_ring
 from secagg.errors import ConfigError, QueryMismatchError
 from secagg.protocol.config import RoundConfig
 

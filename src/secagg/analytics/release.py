@@ -11,7 +11,7 @@ import numpy.typing as npt
 from secagg.analytics.binding import AnalyticsRound
 from secagg.analytics.query import Label
 from secagg.analytics.result import AnalyticsResult
-from secagg.encoding.ring import decode_window
+from secagg.crypto.ring import decode_window
 from secagg.reasons import AbortReason
 
 __all__ = ["release", "withheld"]

@@ -18,7 +18,7 @@ from secagg.analytics.query import Query, check_positive_int
 from secagg.analytics.release import release, withheld
 from secagg.analytics.result import AnalyticsResult
 from secagg.crypto.entropy import DeterministicRandom, RandomSource, SystemRandom
-from secagg.encoding.ring import to_ring, word_dtype
+from secagg.crypto.ring import to_ring, word_dtype
 from secagg.errors import ConfigError, RoundAbortedError
 from secagg.protocol.config import Mode
 from secagg.protocol.messages import Round
@@ -107,7 +107,9 @@ def run(
         result.round_context_digest = round_digest(spec)
     else:
         included = [i for p in sim.included for i in parties[p]]
-        dropped = {i: where for p, where in sim.dropped.items() for i in parties[p]}
+        dropped = {
+            i: (d.round.label, d.reason.value) for p, d in sim.dropped.items() for i in parties[p]
+        }
         result = release(spec, sim.total, included, dropped)
         result.round_context_digest = sim.config.context_digest
     result.devices_per_client = batch

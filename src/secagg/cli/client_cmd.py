@@ -19,8 +19,8 @@ from secagg.cli.console import err_console
 from secagg.cli.explain import describe, peer_text
 from secagg.cli.inputs import load_ca_certificates, load_input_vector
 from secagg.cli.task_input import command_input, fixed_input
+from secagg.crypto.ring import to_ring
 from secagg.encoding.context import context_file_digest
-from secagg.encoding.ring import to_ring
 from secagg.identity.registry import load_identity, load_registry
 from secagg.protocol.messages import Round
 from secagg.protocol.policy import ClientPolicy

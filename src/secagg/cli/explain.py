@@ -9,35 +9,39 @@ from __future__ import annotations
 
 from rich.markup import escape
 
+from secagg.reasons import AbortReason, DropReason, RejectReason
+
 __all__ = ["describe", "peer_text"]
 
 _MAX_TEXT = 300
 
 # Stable reason codes (secagg.reasons and the server's Reject reasons) -> what they mean for
 # the person running the client. Unknown codes are shown as they came.
-_MEANING = {
-    "duplicate-name": "another client already joined under this name",
-    "unknown-client": "this name is not in the server's identity registry",
-    "bad-signature": "the server could not verify this client's identity signature",
-    "no-round": "the server has no round for this client to join",
-    "too-few-clients": "too few clients joined for the round to run",
-    "wrong-length": "this client's vector length differs from the round's",
-    "unsupported-version": "the server speaks another protocol version",
-    "oversized-message": "a message was larger than the server accepts",
-    "malformed-message": "a message was malformed",
-    "no-response": "the server stopped answering",
-    "transport-error": "the connection failed",
-    "server-unreachable": "no server answered",
-    "tls-mismatch": "one side speaks TLS and the other plaintext",
-    "mode-mismatch": "the server offered a weaker threat model than this client requires",
-    "context-mismatch": "the server announced another context (model/task) than this client's",
-    "config-mismatch": "the round's settings differ from what this client expects",
-    "invalid-input": "this client's input does not fit the round",
-    "unknown-identity": "an identity needed for malicious mode is missing",
-    "inconsistent-sets": "the server contradicted itself about who takes part",
-    "too-few-signatures": "too few clients confirmed the same view of the round",
-    "too-few-neighbours": "too few of this client's neighbours stayed in the round",
-    "server-aborted": "the server aborted the round",
+_MEANING: dict[str, str] = {
+    RejectReason.DUPLICATE_NAME: "another client already joined under this name",
+    DropReason.UNKNOWN_CLIENT: "this name is not in the server's identity registry",
+    DropReason.BAD_SIGNATURE: "the server could not verify this client's identity signature",
+    RejectReason.NO_ROUND: "the server has no round for this client to join",
+    AbortReason.TOO_FEW_CLIENTS: "too few clients joined for the round to run",
+    DropReason.WRONG_LENGTH: "this client's vector length differs from the round's",
+    RejectReason.UNSUPPORTED_VERSION: "the server speaks another protocol version",
+    DropReason.OVERSIZED: "a message was larger than the server accepts",
+    DropReason.MALFORMED: "a message was malformed",
+    DropReason.NO_RESPONSE: "the server stopped answering",
+    DropReason.TRANSPORT: "the connection failed",
+    AbortReason.SERVER_UNREACHABLE: "no server answered",
+    AbortReason.TLS_MISMATCH: "one side speaks TLS and the other plaintext",
+    AbortReason.MODE_MISMATCH: "the server offered a weaker threat model than this client requires",
+    AbortReason.CONTEXT_MISMATCH: (
+        "the server announced another context (model/task) than this client's"
+    ),
+    AbortReason.CONFIG_MISMATCH: "the round's settings differ from what this client expects",
+    AbortReason.INVALID_INPUT: "this client's input does not fit the round",
+    AbortReason.UNKNOWN_IDENTITY: "an identity needed for malicious mode is missing",
+    AbortReason.INCONSISTENT_SETS: "the server contradicted itself about who takes part",
+    AbortReason.TOO_FEW_SIGNATURES: "too few clients confirmed the same view of the round",
+    AbortReason.TOO_FEW_NEIGHBOURS: "too few of this client's neighbours stayed in the round",
+    AbortReason.SERVER_ABORTED: "the server aborted the round",
     "not-included": "the round finished without this client's input",
 }
 

@@ -176,7 +176,10 @@ def _summary(result: SimulationResult, matches: bool) -> dict[str, Any]:
         "parameters": _parameters(cfg.parameters),
         "included": list(result.included),  # 0-based, as SimulationResult.included
         "num_included": len(result.included),
-        "dropped": {str(k): {"round": r, "reason": why} for k, (r, why) in result.dropped.items()},
+        "dropped": {
+            str(k): {"round": d.round.label, "reason": d.reason.value}
+            for k, d in result.dropped.items()
+        },
         "matches_plain_sum": matches,
         "timings": {
             name: {

@@ -17,9 +17,9 @@ import sys
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import numpy.typing as npt
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
+from secagg.crypto.ring import RingArray, check_bits, ring_mask, word_dtype
 from secagg.errors import ConfigError, InvalidKeyError
 
 __all__ = [
@@ -27,35 +27,13 @@ __all__ = [
     "PRG_KEY_BYTES",
     "MaskPRG",
     "add_masks",
-    "check_bits",
     "expand_mask",
-    "ring_mask",
-    "word_dtype",
 ]
 
 PRG_KEY_BYTES = 16
 CHUNK_BYTES = 256 * 1024
 _IV = bytes(16)
 _BLOCK_BYTES = 16
-
-RingArray = npt.NDArray[np.uint32] | npt.NDArray[np.uint64]
-
-
-def check_bits(bits: int) -> int:
-    """Validate a ring bit width b (1 <= b <= 64) and return it."""
-    if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or not 1 <= bits <= 64:
-        raise ConfigError(f"bit width must be an integer in 1..64, got {bits!r}")
-    return int(bits)
-
-
-def word_dtype(bits: int) -> np.dtype[np.uint32] | np.dtype[np.uint64]:
-    """The ring's word type: uint32 for b <= 32, uint64 above."""
-    return np.dtype(np.uint32) if check_bits(bits) <= 32 else np.dtype(np.uint64)
-
-
-def ring_mask(bits: int) -> int:
-    """2^b - 1."""
-    return (1 << check_bits(bits)) - 1
 
 
 def _encryptor(key: bytes, block: int = 0) -> CipherContext:

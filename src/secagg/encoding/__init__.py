@@ -14,6 +14,7 @@ Typical use::
     result.weighted_mean, result.error_bound, result.total_weight
 """
 
+from secagg.crypto.ring import decode_window, ring_sum, to_ring, word_dtype
 from secagg.encoding.bitwidth import MAX_BITS, choose_bits, limb_bits, required_bits
 from secagg.encoding.dp import (
     DPConfig,
@@ -34,7 +35,6 @@ from secagg.encoding.quantize import (
     uniform01,
 )
 from secagg.encoding.result import DecodedResult
-from secagg.encoding.ring import decode_window, ring_sum, to_ring, word_dtype
 from secagg.encoding.spec import EncodingSpec
 
 __all__ = [

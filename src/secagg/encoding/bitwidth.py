@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from secagg.crypto.prg import check_bits
+from secagg.crypto.ring import check_bits
 from secagg.encoding.quantize import check_quant_bits
 from secagg.errors import ConfigError, EncodingError
 

@@ -24,14 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg.crypto.entropy import RandomSource, default_random
-from secagg.encoding.announce import encoding_fields, spec_from_fields
-from secagg.encoding.bitwidth import check_n_clients, choose_bits, limb_bits
-from secagg.encoding.dp import SkellamNoise, calibrate_skellam
-from secagg.encoding.layout import Layout
-from secagg.encoding.pytree import PyTree, TreeDef, flatten, unflatten
-from secagg.encoding.quantize import Quantizer, clip_values
-from secagg.encoding.result import DecodedResult
-from secagg.encoding.ring import (
+from secagg.crypto.ring import (
     RingArray,
     as_ring_total,
     decode_window,
@@ -39,6 +32,13 @@ from secagg.encoding.ring import (
     to_ring,
     word_dtype,
 )
+from secagg.encoding.announce import encoding_fields, spec_from_fields
+from secagg.encoding.bitwidth import check_n_clients, choose_bits, limb_bits
+from secagg.encoding.dp import SkellamNoise, calibrate_skellam
+from secagg.encoding.layout import Layout
+from secagg.encoding.pytree import PyTree, TreeDef, flatten, unflatten
+from secagg.encoding.quantize import Quantizer, clip_values
+from secagg.encoding.result import DecodedResult
 from secagg.encoding.round_spec import RoundSpec
 from secagg.encoding.spec import EncodingSpec
 from secagg.errors import ConfigError, EncodingError, SpecMismatchError

@@ -1,11 +1,10 @@
 """The neighbour graph of a round and the safe (degree, threshold) parameter finder."""
 
 from secagg.graph.harary import NeighbourGraph
+from secagg.graph.mode import MODES, Mode, check_mode
 from secagg.graph.params import (
     MODELS,
-    MODES,
     GraphParameters,
-    Mode,
     ParameterModel,
     check_parameters,
     evaluate_parameters,
@@ -20,6 +19,7 @@ __all__ = [
     "Mode",
     "NeighbourGraph",
     "ParameterModel",
+    "check_mode",
     "check_parameters",
     "evaluate_parameters",
     "find_parameters",

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import operator
-from typing import Final, Literal, SupportsIndex
+from typing import SupportsIndex
 
 from secagg.errors import ConfigError
 
-__all__ = ["MODES", "Mode", "check_degree", "check_int", "check_mode", "check_n"]
-
-Mode = Literal["semi-honest", "malicious"]
-MODES: Final[tuple[Mode, ...]] = ("semi-honest", "malicious")
+__all__ = ["check_degree", "check_int", "check_n"]
 
 
 def check_int(name: str, value: object, minimum: int | None = None) -> int:
@@ -51,10 +48,3 @@ def check_degree(n: int, degree: object) -> int:
         upper = n - 2 if n % 2 == 0 else n - 3
         allowed += f" or an even number in 2..{upper}"
     raise ConfigError(f"degree k must be {allowed} for n = {n} clients, got {k}")
-
-
-def check_mode(mode: object) -> Mode:
-    """Validate a threat-model mode string."""
-    if mode not in MODES:
-        raise ConfigError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
-    return mode

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from secagg.graph._checks import Mode, check_int, check_mode
+from secagg.graph._checks import check_int
+from secagg.graph.mode import Mode, check_mode
 
 __all__ = ["LN2", "log2_union", "min_threshold", "next_degree", "threshold_bounds"]
 

@@ -37,10 +37,10 @@ import functools
 import math
 
 from secagg.graph._binomial import BinomialTails
-from secagg.graph._checks import Mode
 from secagg.graph._common import LN2, log2_union, min_threshold, next_degree
 from secagg.graph._connect import first_connected_degree
 from secagg.graph._result import GraphParameters
+from secagg.graph.mode import Mode
 
 __all__ = ["evaluate_independent", "search_independent"]
 

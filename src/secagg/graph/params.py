@@ -53,18 +53,17 @@ from fractions import Fraction
 from typing import Final, Literal
 
 from secagg.errors import ConfigError, UnsafeParametersError
-from secagg.graph._checks import MODES, Mode, check_degree, check_int, check_mode, check_n
+from secagg.graph._checks import check_degree, check_int, check_n
 from secagg.graph._common import LN2, log2_union, min_threshold, next_degree, threshold_bounds
 from secagg.graph._connect import first_connected_degree
 from secagg.graph._hypergeom import UpperTails
 from secagg.graph._independent import evaluate_independent, search_independent
 from secagg.graph._result import GraphParameters
+from secagg.graph.mode import Mode, check_mode
 
 __all__ = [
     "MODELS",
-    "MODES",
     "GraphParameters",
-    "Mode",
     "ParameterModel",
     "check_parameters",
     "evaluate_parameters",

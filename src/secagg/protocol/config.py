@@ -8,7 +8,7 @@ import struct
 from dataclasses import dataclass, field
 
 from secagg.crypto.entropy import RandomSource, default_random
-from secagg.crypto.prg import check_bits
+from secagg.crypto.ring import check_bits
 from secagg.errors import ConfigError
 from secagg.graph import (
     MODES,

@@ -3,6 +3,10 @@
 Client messages carry ``sender`` (the client's index, 1..n); server messages are addressed by
 the transport. Every message carries the ``session_id`` it belongs to. Each message type
 belongs to exactly one round, so its type says which round it is for.
+
+Messages validate on construction (:mod:`secagg.protocol.fields`): a message with a field of
+the wrong type, size or range cannot be built, and trying raises
+:class:`~secagg.errors.MalformedMessageError`, the one error a session catches to blame a peer.
 """
 
 from __future__ import annotations
@@ -14,9 +18,26 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from secagg.errors import ConfigError
+from secagg.crypto import aead
+from secagg.crypto.keys import KEY_BYTES
+from secagg.crypto.shamir import SHARE_BYTES
+from secagg.crypto.signing import SIGNATURE_BYTES
+from secagg.errors import ConfigError, MalformedMessageError
+from secagg.protocol.derive import NONCE_BYTES, SHARE_PLAINTEXT_BYTES
+from secagg.protocol.fields import (
+    check_blob,
+    check_blob_map,
+    check_index,
+    check_index_map,
+    check_indices,
+    check_session_id,
+    check_text,
+    check_vector,
+)
 
 __all__ = [
+    "CIPHERTEXT_BYTES",
+    "COMMITMENT_BYTES",
     "SERVER_SENDER",
     "Abort",
     "AdvertiseKeys",
@@ -39,6 +60,8 @@ __all__ = [
 ]
 
 SERVER_SENDER = 0
+COMMITMENT_BYTES = 32  # C_u, a SHA-256 digest
+CIPHERTEXT_BYTES = SHARE_PLAINTEXT_BYTES + aead.OVERHEAD  # one sealed pair of shares
 _INDEX = 4  # bytes of an index on the wire, for size accounting
 
 
@@ -87,6 +110,12 @@ class PublicKeys:
     signature: bytes = b""
     commitment: bytes = b""
 
+    def __post_init__(self) -> None:
+        check_blob("enc_public", self.enc_public, KEY_BYTES)
+        check_blob("mask_public", self.mask_public, KEY_BYTES)
+        check_blob("signature", self.signature, 0, SIGNATURE_BYTES)
+        check_blob("commitment", self.commitment, 0, COMMITMENT_BYTES)
+
 
 @dataclass(frozen=True, slots=True)
 class AdvertiseKeys:
@@ -95,6 +124,14 @@ class AdvertiseKeys:
     session_id: bytes
     sender: int
     keys: PublicKeys
+
+    def __post_init__(self) -> None:
+        check_session_id(self.session_id)
+        check_index("sender", self.sender)
+        if not isinstance(self.keys, PublicKeys):
+            raise MalformedMessageError(
+                f"keys: expected PublicKeys, got {type(self.keys).__name__}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +142,10 @@ class CommitmentsBroadcast:
     session_id: bytes
     commitments: Mapping[int, bytes]
 
+    def __post_init__(self) -> None:
+        check_session_id(self.session_id)
+        check_blob_map("commitments", self.commitments, COMMITMENT_BYTES)
+
 
 @dataclass(frozen=True, slots=True)
 class RevealNonce:
@@ -113,6 +154,11 @@ class RevealNonce:
     session_id: bytes
     sender: int
     nonce: bytes
+
+    def __post_init__(self) -> None:
+        check_session_id(self.session_id)
+        check_index("sender", self.sender)
+        check_blob("nonce", self.nonce, NONCE_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +172,11 @@ class KeysBroadcast:
     keys: Mapping[int, PublicKeys]
     nonces: Mapping[int, bytes] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        check_session_id(self.session_id)
+        check_index_map("keys", self.keys, _public_keys)
+        check_blob_map("nonces", self.nonces, NONCE_BYTES)
+
 
 @dataclass(frozen=True, slots=True)
 class EncryptedShares:
@@ -135,6 +186,11 @@ class EncryptedShares:
     sender: int
     ciphertexts: Mapping[int, bytes]
 
+    def __post_init__(self) -> None:
+        check_session_id(self.session_id)
+        check_index("sender", self.sender)
+        check_blob_map("ciphertexts", self.ciphertexts, CIPHERTEXT_BYTES)
+
 
 @dataclass(frozen=True, slots=True)
 class SharesDelivery:
@@ -142,6 +198,10 @@ class SharesDelivery:
 
     session_id: bytes
     ciphertexts: Mapping[int, bytes]
+
+    def __post_init__(self) -> None:
+        check_session_id(self.session_id)
+        check_blob_map("ciphertexts", self.ciphertexts, CIPHERTEXT_BYTES)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -152,6 +212,11 @@ class MaskedInput:
     sender: int
     vector: npt.NDArray[np.unsignedinteger]
 
+    def __post_init__(self) -> None:
+        check_session_id(self.session_id)
+        check_index("sender", self.sender)
+        check_vector("vector", self.vector)
+
 
 @dataclass(frozen=True, slots=True)
 class ConsistencyRequest:
@@ -159,6 +224,10 @@ class ConsistencyRequest:
 
     session_id: bytes
     survivors: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        check_session_id(self.session_id)
+        check_indices("survivors", self.survivors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +238,11 @@ class ConsistencySignature:
     sender: int
     signature: bytes
 
+    def __post_init__(self) -> None:
+        check_session_id(self.session_id)
+        check_index("sender", self.sender)
+        check_blob("signature", self.signature, SIGNATURE_BYTES)
+
 
 @dataclass(frozen=True, slots=True)
 class UnmaskRequest:
@@ -177,6 +251,11 @@ class UnmaskRequest:
     session_id: bytes
     survivors: tuple[int, ...]
     signatures: Mapping[int, bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_session_id(self.session_id)
+        check_indices("survivors", self.survivors)
+        check_blob_map("signatures", self.signatures, SIGNATURE_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +271,12 @@ class UnmaskResponse:
     self_mask_shares: Mapping[int, bytes]
     key_shares: Mapping[int, bytes]
 
+    def __post_init__(self) -> None:
+        check_session_id(self.session_id)
+        check_index("sender", self.sender)
+        check_blob_map("self_mask_shares", self.self_mask_shares, SHARE_BYTES)
+        check_blob_map("key_shares", self.key_shares, SHARE_BYTES)
+
 
 @dataclass(frozen=True, slots=True)
 class Abort:
@@ -202,6 +287,14 @@ class Abort:
     reason: str
     detail: str = ""
 
+    def __post_init__(self) -> None:
+        # A peer that gives up may not even hold the right session id: up to 32 bytes pass.
+        check_session_id(self.session_id, allow_short=True)
+        check_index("sender", self.sender, minimum=SERVER_SENDER)
+        # Long texts are cut, not refused: an abort must always be expressible.
+        object.__setattr__(self, "reason", check_text("reason", self.reason))
+        object.__setattr__(self, "detail", check_text("detail", self.detail))
+
 
 @dataclass(frozen=True, slots=True)
 class RoundComplete:
@@ -209,6 +302,10 @@ class RoundComplete:
 
     session_id: bytes
     included: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        check_session_id(self.session_id)
+        check_indices("included", self.included)
 
 
 ClientMessage = (
@@ -229,6 +326,11 @@ ServerMessage = (
     | RoundComplete
     | Abort
 )
+
+
+def _public_keys(what: str, value: object) -> None:
+    if not isinstance(value, PublicKeys):
+        raise MalformedMessageError(f"{what}: expected PublicKeys, got {type(value).__name__}")
 
 
 def _keys_size(k: PublicKeys) -> int:

@@ -22,6 +22,7 @@ from secagg.graph import NeighbourGraph
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.config import Mode, RoundConfig
 from secagg.protocol.driver import run_round
+from secagg.protocol.dropped import Dropped
 from secagg.protocol.messages import Round
 from secagg.protocol.observer import Observers, RoundObserver
 from secagg.protocol.policy import ClientPolicy
@@ -199,8 +200,8 @@ def _result(server: ServerSession, config: RoundConfig, timing: TimingObserver) 
     included = [i - 1 for i in result.included]
     kept = set(included)
     dropped = {
-        i - 1: (r.label, str(reason))
-        for i, (r, reason, _d) in result.dropped.items()
+        i - 1: Dropped(r, reason, detail)
+        for i, (r, reason, detail) in result.dropped.items()
         if i - 1 not in kept
     }
     return SimulationResult(

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from secagg.crypto.prg import check_bits, word_dtype
+from secagg.crypto.ring import check_bits, word_dtype
 from secagg.errors import ConfigError
 
 __all__ = ["as_matrix", "check_bits_arg", "check_weight"]

@@ -32,9 +32,9 @@ from types import TracebackType
 from typing import cast
 
 import numpy as np
-import numpy.typing as npt
 
-from secagg.crypto.prg import MaskPRG, check_bits, ring_mask, word_dtype
+from secagg.crypto.prg import MaskPRG
+from secagg.crypto.ring import RingArray, check_bits, ring_mask, word_dtype
 from secagg.errors import ConfigError
 
 __all__ = [
@@ -46,7 +46,6 @@ __all__ = [
 
 _BLOCK = 16
 KeyList = Sequence[tuple[bytes, bool]]
-RingArray = npt.NDArray[np.uint32] | npt.NDArray[np.uint64]
 
 
 def slice_bounds(dim: int, itemsize: int, parts: int) -> list[tuple[int, int]]:

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from secagg.crypto.prg import word_dtype
+from secagg.crypto.ring import ring_sum
 from secagg.encoding import DecodedResult
 from secagg.errors import ConfigError
 from secagg.protocol.config import RoundConfig
+from secagg.protocol.dropped import Dropped
 from secagg.simulation.inputs import as_matrix
 
 __all__ = ["PhaseTiming", "SimulationResult"]
@@ -37,13 +38,14 @@ class SimulationResult:
     """The outcome of :func:`simulate`.
 
     ``total`` is the sum mod 2^bits of the inputs of ``included`` (0-based client indices).
-    ``dropped`` maps each excluded client to (round name, reason). ``timings`` has one entry
+    ``dropped`` maps each excluded client to a :class:`~secagg.protocol.dropped.Dropped`
+    (round, reason, detail), the shape every result uses. ``timings`` has one entry
     per protocol round that ran; byte counts are protocol payload bytes.
     """
 
     total: npt.NDArray[np.unsignedinteger]
     included: list[int]
-    dropped: dict[int, tuple[str, str]]
+    dropped: dict[int, Dropped]
     config: RoundConfig
     timings: dict[str, PhaseTiming]
     client_bytes_sent: list[int]
@@ -90,9 +92,4 @@ class SimulationResult:
     def plain_total(self, inputs: npt.ArrayLike) -> npt.NDArray[np.unsignedinteger]:
         """The plain sum mod 2^bits of the included inputs, computed directly (for checking)."""
         rows = as_matrix(inputs, self.config.bits)
-        total = np.zeros(self.config.dim, dtype=word_dtype(self.config.bits))
-        for i in self.included:
-            np.add(total, rows[i], out=total)
-        if self.config.bits not in (32, 64):
-            total &= total.dtype.type((1 << self.config.bits) - 1)
-        return total
+        return ring_sum((rows[i] for i in self.included), self.config.bits, dim=self.config.dim)

@@ -3,20 +3,21 @@
 Parsing never trusts the peer: a frame that does not decode, has no body, carries fields of the
 wrong size or claims an impossible vector raises :class:`FrameError` with a stable
 :class:`~secagg.reasons.DropReason`, which the server turns into a drop and the client into an
-abort. Masked inputs travel in chunks (:func:`masked_input_frames`) and are put back together
-by :class:`VectorAssembler` straight into one preallocated array.
+abort. :class:`FrameError` is a :class:`~secagg.errors.MalformedMessageError`: nothing else
+escapes from decoding, whatever the bytes (the messages themselves validate on construction).
+Masked inputs travel in chunks (:func:`masked_input_frames`) and are put back together by
+:class:`VectorAssembler` straight into one preallocated array.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
-import numpy as np
-import numpy.typing as npt
 from google.protobuf.message import DecodeError
 
-from secagg.crypto.prg import word_dtype
-from secagg.errors import TransportError
+from secagg.errors import MalformedMessageError
+from secagg.protocol.fields import MAX_TEXT, SESSION_ID_BYTES
 from secagg.protocol.messages import (
     Abort,
     AdvertiseKeys,
@@ -26,7 +27,6 @@ from secagg.protocol.messages import (
     ConsistencySignature,
     EncryptedShares,
     KeysBroadcast,
-    MaskedInput,
     PublicKeys,
     RevealNonce,
     RoundComplete,
@@ -37,6 +37,9 @@ from secagg.protocol.messages import (
 )
 from secagg.reasons import DropReason
 from secagg.transport import secagg_pb2 as pb
+from secagg.transport.chunks import VectorAssembler, masked_input_frames
+from secagg.transport.frame_error import FrameError
+from secagg.transport.frame_error import session_id_field as _sid
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
@@ -56,21 +59,12 @@ __all__ = [
 ]
 
 WIRE_VERSION = 1
-SESSION_ID_BYTES = 32
 MAX_NAME_LENGTH = 128
-MAX_TEXT = 512  # reason/detail strings longer than this are cut
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 DEFAULT_CHUNK_BYTES = 1024 * 1024
 _MAX_BLOB = 4096  # a share ciphertext, key, signature or share is far smaller
-
-
-class FrameError(TransportError):
-    """A peer's frame is malformed, oversized or inconsistent; ``reason`` is a stable code."""
-
-    def __init__(self, reason: DropReason, detail: str) -> None:
-        super().__init__(f"{reason.value}: {detail}")
-        self.reason = reason
-        self.detail = detail
+_F = TypeVar("_F")
+_M = TypeVar("_M")
 
 
 def _text(value: str) -> str:
@@ -80,12 +74,6 @@ def _text(value: str) -> str:
 def _blob(value: bytes, what: str) -> bytes:
     if len(value) > _MAX_BLOB:
         raise FrameError(DropReason.OVERSIZED, f"{what} is {len(value)} bytes")
-    return bytes(value)
-
-
-def _sid(value: bytes) -> bytes:
-    if len(value) != SESSION_ID_BYTES:
-        raise FrameError(DropReason.MALFORMED, f"session_id must be {SESSION_ID_BYTES} bytes")
     return bytes(value)
 
 
@@ -126,6 +114,8 @@ def parse_client_frame(data: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) 
 
 def parse_server_frame(data: bytes) -> pb.ServerFrame:
     """Decode one server frame; raises :class:`FrameError` when malformed."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise FrameError(DropReason.MALFORMED, "frame is not bytes")
     frame = pb.ServerFrame()
     try:
         frame.ParseFromString(bytes(data))
@@ -206,28 +196,27 @@ def client_frame(msg: ClientMessage) -> pb.ClientFrame:
     raise TypeError(f"no single frame for {type(msg).__name__}")
 
 
-def masked_input_frames(msg: MaskedInput, chunk_bytes: int) -> Iterator[pb.ClientFrame]:
-    """The frames carrying a masked input: little-endian words, ``chunk_bytes`` at most each."""
-    vector = msg.vector
-    word_bytes = vector.dtype.itemsize
-    little = vector.astype(vector.dtype.newbyteorder("<"), copy=False)
-    step = max(1, chunk_bytes // word_bytes)
-    dim = int(vector.shape[0])
-    for offset in range(0, dim, step):
-        yield pb.ClientFrame(
-            masked_input=pb.MaskedInputChunk(
-                session_id=msg.session_id,
-                sender=msg.sender,
-                dim=dim,
-                word_bytes=word_bytes,
-                offset=offset,
-                words=little[offset : offset + step].tobytes(),
-            )
-        )
+def _built(build: Callable[[_F], _M], frame: _F) -> _M:
+    """``build(frame)``, with a message that refused its fields turned into a FrameError (the
+    message's text names the field, never its bytes)."""
+    try:
+        return build(frame)
+    except FrameError:
+        raise
+    except MalformedMessageError as exc:
+        raise FrameError(DropReason.MALFORMED, str(exc)) from None
 
 
 def client_message(frame: pb.ClientFrame) -> ClientMessage:
-    """The protocol message in a client frame (not Hello, not a masked-input chunk)."""
+    """The protocol message in a client frame (not Hello, not a masked-input chunk).
+
+    Raises :class:`FrameError` (a :class:`~secagg.errors.MalformedMessageError`) for anything
+    wrong in the frame's fields.
+    """
+    return _built(_client_message, frame)
+
+
+def _client_message(frame: pb.ClientFrame) -> ClientMessage:
     kind = frame.WhichOneof("body")
     if kind == "advertise_keys":
         m = frame.advertise_keys
@@ -259,66 +248,6 @@ def client_message(frame: pb.ClientFrame) -> ClientMessage:
             bytes(a.session_id[:SESSION_ID_BYTES]), a.sender, _text(a.reason), _text(a.detail)
         )
     raise FrameError(DropReason.WRONG_ROUND, f"unexpected {kind} frame")
-
-
-class VectorAssembler:
-    """Puts a chunked masked input back together into one array of ``dim`` ring words.
-
-    Chunks must arrive in order without gaps or overlap, all naming the same session, sender,
-    dim and word size; anything else raises :class:`FrameError`.
-    """
-
-    def __init__(self, session_id: bytes, sender: int, dim: int, bits: int) -> None:
-        self.session_id = session_id
-        self.sender = sender
-        self.dim = dim
-        self.dtype = word_dtype(bits)
-        self.filled = 0
-        self._vector: npt.NDArray[np.unsignedinteger] | None = None
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes the assembled vector takes."""
-        return self.dim * self.dtype.itemsize
-
-    def check_first(self, chunk: pb.MaskedInputChunk) -> None:
-        """Validate a first chunk's header before any memory is committed to it."""
-        if chunk.dim != self.dim:
-            raise FrameError(
-                DropReason.WRONG_LENGTH, f"masked input has {chunk.dim} words; expected {self.dim}"
-            )
-        if chunk.word_bytes != self.dtype.itemsize:
-            raise FrameError(
-                DropReason.MALFORMED,
-                f"masked input words of {chunk.word_bytes} bytes; expected {self.dtype.itemsize}",
-            )
-        if _sid(chunk.session_id) != self.session_id:
-            raise FrameError(DropReason.WRONG_SESSION, "chunk carries another session id")
-        if chunk.sender != self.sender:
-            raise FrameError(DropReason.MALFORMED, "chunk sender is not this stream's client")
-
-    def add(self, chunk: pb.MaskedInputChunk) -> MaskedInput | None:
-        """Take the next chunk; returns the whole message once the last chunk arrived."""
-        self.check_first(chunk)
-        if chunk.offset != self.filled:
-            raise FrameError(
-                DropReason.MALFORMED, f"chunk at word {chunk.offset}; expected {self.filled}"
-            )
-        size = len(chunk.words)
-        if size == 0 or size % self.dtype.itemsize:
-            raise FrameError(DropReason.MALFORMED, "chunk is not a whole number of words")
-        count = size // self.dtype.itemsize
-        if self.filled + count > self.dim:
-            raise FrameError(DropReason.WRONG_LENGTH, "chunks run past the vector's end")
-        if self._vector is None:
-            self._vector = np.empty(self.dim, dtype=self.dtype)
-        words = np.frombuffer(chunk.words, dtype=self.dtype.newbyteorder("<"))
-        self._vector[self.filled : self.filled + count] = words
-        self.filled += count
-        if self.filled < self.dim:
-            return None
-        vector, self._vector = self._vector, None
-        return MaskedInput(self.session_id, self.sender, vector)
 
 
 # -- server messages ----------------------------------------------------------------------------
@@ -376,7 +305,15 @@ def server_frame(msg: ServerMessage) -> pb.ServerFrame:
 
 
 def server_message(frame: pb.ServerFrame) -> ServerMessage:
-    """The protocol message in a server frame (not Welcome or Reject)."""
+    """The protocol message in a server frame (not Welcome or Reject).
+
+    Raises :class:`FrameError` (a :class:`~secagg.errors.MalformedMessageError`) for anything
+    wrong in the frame's fields.
+    """
+    return _built(_server_message, frame)
+
+
+def _server_message(frame: pb.ServerFrame) -> ServerMessage:
     kind = frame.WhichOneof("body")
     if kind == "commitments_broadcast":
         cb = frame.commitments_broadcast

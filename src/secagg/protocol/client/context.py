@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg.crypto.entropy import RandomSource
-from secagg.crypto.prg import ring_mask, word_dtype
+from secagg.crypto.ring import ring_mask, word_dtype
 from secagg.crypto.shamir import Share
 from secagg.crypto.signing import SigningKey
 from secagg.errors import ConfigError, MalformedMessageError

@@ -28,7 +28,7 @@ import numpy as np
 
 from secagg.crypto.entropy import RandomSource, default_random
 from secagg.crypto.keys import X25519KeyPair
-from secagg.crypto.prg import word_dtype
+from secagg.crypto.ring import word_dtype
 from secagg.crypto.shamir import Share
 from secagg.crypto.signing import SigningKey
 from secagg.errors import SavedSessionError, SecAggError

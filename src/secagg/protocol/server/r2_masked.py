@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from secagg.crypto.prg import ring_mask, word_dtype
+from secagg.crypto.ring import ring_mask, word_dtype
 from secagg.protocol.messages import (
     ClientMessage,
     ConsistencyRequest,

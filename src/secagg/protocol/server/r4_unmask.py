@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
-from secagg.crypto.prg import ring_mask
+from secagg.crypto.ring import ring_mask
 from secagg.crypto.shamir import Share
 from secagg.errors import CryptoError, RoundAbortedError
 from secagg.protocol.messages import ClientMessage, Round, RoundComplete, UnmaskResponse

@@ -14,6 +14,7 @@ from secagg.crypto.shamir import Share, reconstruct_secret
 from secagg.errors import InconsistentSharesError, ShareError
 from secagg.graph import NeighbourGraph
 from secagg.protocol.derive import pair_mask_key, self_mask_key
+from secagg.reasons import AbortReason
 
 __all__ = [
     "MaskExpander",
@@ -24,6 +25,9 @@ __all__ = [
     "remove_masks",
 ]
 
+_TOO_FEW = AbortReason.TOO_FEW_SHARES
+_INCONSISTENT = AbortReason.INCONSISTENT_SHARES
+
 
 @dataclass(frozen=True, slots=True)
 class SecretFailure:
@@ -31,7 +35,7 @@ class SecretFailure:
 
     dealer: int
     kind: str  # "self-mask" or "mask-key"
-    reason: str  # "too-few-shares" or "inconsistent-shares"
+    reason: AbortReason  # TOO_FEW_SHARES or INCONSISTENT_SHARES
     detail: str
     bad_holders: tuple[int, ...] = ()
 
@@ -54,9 +58,7 @@ def _recover(
     for _attempt in range(2):
         if len(pool) < threshold:
             out.failures.append(
-                SecretFailure(
-                    dealer, kind, "too-few-shares", f"{len(pool)} shares, threshold {threshold}"
-                )
+                SecretFailure(dealer, kind, _TOO_FEW, f"{len(pool)} shares, threshold {threshold}")
             )
             return None
         try:
@@ -67,7 +69,7 @@ def _recover(
                     SecretFailure(
                         dealer,
                         kind,
-                        "inconsistent-shares",
+                        _INCONSISTENT,
                         "shares disagree and the bad ones cannot be told apart",
                     )
                 )
@@ -76,9 +78,9 @@ def _recover(
             for x in exc.bad_points:
                 pool.pop(x, None)
         except ShareError as exc:
-            out.failures.append(SecretFailure(dealer, kind, "inconsistent-shares", str(exc)))
+            out.failures.append(SecretFailure(dealer, kind, _INCONSISTENT, str(exc)))
             return None
-    out.failures.append(SecretFailure(dealer, kind, "inconsistent-shares", "shares disagree"))
+    out.failures.append(SecretFailure(dealer, kind, _INCONSISTENT, "shares disagree"))
     return None
 
 
@@ -107,7 +109,7 @@ def reconstruct_all(
                 SecretFailure(
                     dealer,
                     "mask-key",
-                    "inconsistent-shares",
+                    _INCONSISTENT,
                     "recovered key does not match the advertised public key",
                 )
             )
