@@ -23,7 +23,6 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "secagg"
 # Files other branches of this session rewrite; each entry names who removes its literals. The
 # lead deletes an entry after merging that branch (the test then guards the file too).
 PENDING = {
-    "protocol/server/session.py": "server branch (the per-state rewrite)",
     "transport/": "transport branch (its reason literals become enum members)",
 }
 

@@ -21,6 +21,7 @@ from secagg.protocol.messages import Abort, Round, RoundComplete, ServerMessage
 from secagg.protocol.server.state import ServerPhase
 from secagg.reasons import AbortReason
 from tests.protocol.client_rounds import WEAK, Reloading, make_round, outcome
+from tests.protocol.forge import forge, forge_replace
 
 MODES: tuple[Mode, ...] = ("semi-honest", "malicious")
 ROUNDS = list(Round)
@@ -124,11 +125,15 @@ def test_terminal_bytes_hold_no_secret_and_no_bytes_hold_the_identity(mode: Mode
     h, args = make_round(mode, 6)
     clients = {i: Reloading(c, args[i]) for i, c in h.clients.items()}
     h.clients = clients  # type: ignore[assignment]
-    # Client 3 ignores the unmask request, so the final RoundComplete finds it still holding
-    # its shares: it aborts (unexpected message) from a state full of secrets.
+    # Client 3 ignores the unmask request; the server drops it and completes without it, so it
+    # still holds its shares. The server's abort then ends it from a state full of secrets.
     h.stops[3] = Round.UNMASKING
     h.run()
     assert h.server.phase is ServerPhase.DONE
+    assert clients[3].state is ClientState.AWAIT_UNMASK
+    clients[3].receive(
+        Abort(h.config.session_id, 0, AbortReason.SERVER_ABORTED.value, "dropped at unmasking")
+    )
     for i, client in clients.items():
         final = client.blobs[-1]
         assert client.state in (ClientState.DONE, ClientState.ABORTED)
@@ -138,7 +143,7 @@ def test_terminal_bytes_hold_no_secret_and_no_bytes_hold_the_identity(mode: Mode
         if mode == "malicious":
             seed = args[i]["identity"].seed()
             assert not any(seed in blob for blob in client.blobs)
-    assert clients[3].abort_reason is AbortReason.UNEXPECTED_MESSAGE
+    assert clients[3].abort_reason is AbortReason.SERVER_ABORTED
 
 
 def _blob_in_each_state(mode: Mode) -> list[bytes]:
@@ -279,7 +284,7 @@ def test_whatever_the_server_sends_the_session_still_saves_and_restores_exactly(
     msg = data.draw(st.sampled_from(MALICIOUS_PROBES if malicious else SEMI_PROBES))
     names = [f.name for f in dataclasses.fields(msg) if f.name != "session_id"]
     name = data.draw(st.sampled_from(names))
-    msg = dataclasses.replace(msg, **{name: data.draw(JUNK)})
+    msg = forge_replace(msg, **{name: data.draw(JUNK)})  # as a buggy caller could
     session = _restore(blob, mode)
     session.receive(msg)
     after = session.save()
@@ -293,8 +298,11 @@ def test_server_words_and_odd_final_sets_do_not_break_saving() -> None:
     odd.receive(Abort(sid, 0, "x", "\ud800 a lone surrogate"))
     assert "\\ud800" in _restore(odd.save(), "semi-honest").abort_detail
     unsorted = _restore(blob, "semi-honest")
-    unsorted.receive(RoundComplete(sid, (3, 1, 2)))
-    assert _restore(unsorted.save(), "semi-honest").included == (3, 1, 2)
+    unsorted.receive(forge(RoundComplete, session_id=sid, included=(3, 1, 2)))
+    # A forged (never constructible) final set is checked again at the session's door.
+    restored = _restore(unsorted.save(), "semi-honest")
+    assert restored.abort_reason is AbortReason.MALFORMED
+    assert restored.included is None
     too_big = _restore(blob, "semi-honest")
-    too_big.receive(RoundComplete(sid, (1, 2**40)))
+    too_big.receive(forge(RoundComplete, session_id=sid, included=(1, 2**40)))
     assert too_big.abort_reason is AbortReason.MALFORMED

@@ -123,7 +123,7 @@ def test_simulate_passes_every_event_to_a_callers_observer() -> None:
     # Drops per round, including the late one the result counts as included.
     dropped = {i - 1: r.label for r, group in rec.of("dropped") for i in group}
     assert dropped == {0: "share-keys", 5: "unmasking"}
-    assert result.dropped[0][0] == "share-keys"
+    assert result.dropped[0].round.label == "share-keys"
     # The rounds the clients handled, in order, as the timings name them.
     rounds = [r.label for r, _n in rec.of("round")]
     assert rounds == list(result.timings)

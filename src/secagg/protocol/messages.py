@@ -56,6 +56,8 @@ __all__ = [
     "SharesDelivery",
     "UnmaskRequest",
     "UnmaskResponse",
+    "checked_client_message",
+    "checked_server_message",
     "message_size",
 ]
 
@@ -331,6 +333,48 @@ ServerMessage = (
 def _public_keys(what: str, value: object) -> None:
     if not isinstance(value, PublicKeys):
         raise MalformedMessageError(f"{what}: expected PublicKeys, got {type(value).__name__}")
+    value.__post_init__()  # an object built around the constructor is checked here too
+
+
+_CLIENT_TYPES = (
+    AdvertiseKeys,
+    RevealNonce,
+    EncryptedShares,
+    MaskedInput,
+    ConsistencySignature,
+    UnmaskResponse,
+    Abort,
+)
+_SERVER_TYPES = (
+    CommitmentsBroadcast,
+    KeysBroadcast,
+    SharesDelivery,
+    ConsistencyRequest,
+    UnmaskRequest,
+    RoundComplete,
+    Abort,
+)
+
+
+def checked_client_message(msg: object) -> ClientMessage:
+    """``msg`` if it is a well-formed client message, else :class:`MalformedMessageError`.
+
+    Construction already validates; checking again at a session's door costs O(entries) and
+    means an object built around the constructor (``object.__new__``, ``copy``) is blamed on
+    its sender as malformed, never surfacing as a TypeError deep inside a handler.
+    """
+    if not isinstance(msg, _CLIENT_TYPES):
+        raise MalformedMessageError(f"expected a client message, got {type(msg).__name__}")
+    msg.__post_init__()
+    return msg
+
+
+def checked_server_message(msg: object) -> ServerMessage:
+    """``msg`` if it is a well-formed server message, else :class:`MalformedMessageError`."""
+    if not isinstance(msg, _SERVER_TYPES):
+        raise MalformedMessageError(f"expected a server message, got {type(msg).__name__}")
+    msg.__post_init__()
+    return msg
 
 
 def _keys_size(k: PublicKeys) -> int:

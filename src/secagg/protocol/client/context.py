@@ -15,31 +15,18 @@ from secagg.crypto.entropy import RandomSource
 from secagg.crypto.ring import ring_mask, word_dtype
 from secagg.crypto.shamir import Share
 from secagg.crypto.signing import SigningKey
-from secagg.errors import ConfigError, MalformedMessageError
+from secagg.errors import ConfigError
 from secagg.protocol.config import RoundConfig
 from secagg.protocol.identity import IdentityRegistry
 from secagg.reasons import AbortReason
 
 __all__ = [
-    "PEER_FAULTS",
     "ClientContext",
     "HeldShares",
     "RoundGraph",
     "StepAborted",
     "as_ring_vector",
 ]
-
-# What a handler may raise when the server sent something malformed: the session blames the
-# server (abort ``malformed-message``) for these and lets anything else propagate as a bug.
-# TypeError .. OverflowError: removed once messages validate on construction (vocab branch).
-PEER_FAULTS: tuple[type[Exception], ...] = (
-    MalformedMessageError,
-    TypeError,
-    ValueError,
-    AttributeError,
-    KeyError,
-    OverflowError,
-)
 
 
 class StepAborted(Exception):  # noqa: N818 - internal control flow, never escapes the session

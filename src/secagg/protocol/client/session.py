@@ -15,11 +15,10 @@ import numpy.typing as npt
 
 from secagg.crypto.entropy import RandomSource, default_random
 from secagg.crypto.signing import SigningKey
-from secagg.errors import ConfigError, LocalProtocolError
+from secagg.errors import ConfigError, LocalProtocolError, MalformedMessageError
 from secagg.graph import NeighbourGraph
 from secagg.protocol.client import saved
 from secagg.protocol.client.context import (
-    PEER_FAULTS,
     ClientContext,
     RoundGraph,
     StepAborted,
@@ -30,7 +29,13 @@ from secagg.protocol.client.states import Aborted, Done, New, NewSigned, State
 from secagg.protocol.config import RoundConfig
 from secagg.protocol.derive import round_graph
 from secagg.protocol.identity import IdentityRegistry
-from secagg.protocol.messages import Abort, AdvertiseKeys, ClientMessage, ServerMessage
+from secagg.protocol.messages import (
+    Abort,
+    AdvertiseKeys,
+    ClientMessage,
+    ServerMessage,
+    checked_server_message,
+)
 from secagg.protocol.policy import ClientPolicy
 from secagg.reasons import AbortReason
 
@@ -137,6 +142,7 @@ class ClientSession:
         if not state.listening and not (state.public is ClientState.NEW and isinstance(msg, Abort)):
             raise LocalProtocolError(f"client session is {state.public.value}; cannot receive")
         try:
+            msg = checked_server_message(msg)
             if msg.session_id != self._sid:
                 raise StepAborted(AbortReason.WRONG_SESSION, "message is for another session")
             if isinstance(msg, Abort):
@@ -147,11 +153,9 @@ class ClientSession:
             following, reply = state.step(msg)
         except StepAborted as exc:
             return self._enter_abort(exc.reason, exc.detail, exc.view)
-        except PEER_FAULTS as exc:
-            # Fields of the wrong type or shape from the server: abort, never raise.
-            return self._enter_abort(
-                AbortReason.MALFORMED, f"malformed server message ({type(exc).__name__})"
-            )
+        except MalformedMessageError as exc:
+            # Blame the server; any other exception is a bug here and propagates.
+            return self._enter_abort(AbortReason.MALFORMED, f"malformed server message: {exc}")
         self._advance(following)
         return reply
 

@@ -114,7 +114,7 @@ class CollectUnmask(ServerState):
         first = recovered.failures[0]
         reason = (
             AbortReason.TOO_FEW_SHARES
-            if first.reason == "too-few-shares"
+            if first.reason is AbortReason.TOO_FEW_SHARES
             else AbortReason.INCONSISTENT_SHARES
         )
         dealers = sorted({f.dealer for f in recovered.failures})

@@ -25,6 +25,7 @@ from secagg.protocol.messages import (
     Round,
     RoundComplete,
     ServerMessage,
+    checked_client_message,
 )
 from secagg.protocol.observer import NULL_OBSERVER, RoundObserver
 from secagg.protocol.server.base import Drop, Outbox, RoundContext, ServerState
@@ -35,11 +36,6 @@ from secagg.protocol.server.unmask import MaskExpander
 from secagg.reasons import AbortReason, DropReason
 
 __all__ = ["AggregationResult", "ServerSession", "ServerView"]
-
-# Removed once messages validate on construction (vocab branch): until then a field of the
-# wrong type or shape that no specific check caught surfaces as one of these, and is still only
-# the sender's problem.
-LEGACY_FIELD_ERRORS = (TypeError, ValueError, AttributeError, KeyError, OverflowError)
 
 
 class ServerSession:
@@ -177,14 +173,11 @@ class ServerSession:
         if not record.active or self._state.finished:
             return
         try:
-            self._state = self._state.receive(record, msg)
+            self._state = self._state.receive(record, checked_client_message(msg))
         except Drop as exc:
             self.drop(sender, exc.reason, exc.detail)
         except MalformedMessageError as exc:
             self.drop(sender, DropReason.MALFORMED, f"malformed message: {exc}")
-        except LEGACY_FIELD_ERRORS as exc:
-            # Name the failure's type, never its text (it may quote input).
-            self.drop(sender, DropReason.MALFORMED, f"malformed fields ({type(exc).__name__})")
 
     def drop(self, index: int, reason: DropReason, detail: str = "") -> None:
         """Stop counting client ``index`` (it vanished, timed out or misbehaved)."""
