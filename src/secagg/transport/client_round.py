@@ -17,7 +17,7 @@ from secagg.protocol.client.session import ClientSession
 from secagg.protocol.client.state import ClientState
 from secagg.protocol.config import RoundConfig
 from secagg.protocol.policy import ClientPolicy
-from secagg.reasons import AbortReason, DropReason
+from secagg.reasons import AbortReason, DropReason, OutcomeReason
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.client_input import local_input_problem, spec_difference
 from secagg.transport.client_outcome import Failed, first_time
@@ -53,14 +53,20 @@ class ClientRoundMixin(ClientWireMixin):
                 )
             return {}
         if self._identity is None or self._registry is None:
-            raise Failed("unknown-identity", "malicious mode needs --identity and --registry")
+            raise Failed(
+                AbortReason.UNKNOWN_IDENTITY.value, "malicious mode needs --identity and --registry"
+            )
         roster = {str(name): int(index) for index, name in welcome.roster.items()}
         if roster.get(self.name) != welcome.index or len(roster) != len(welcome.roster):
-            raise Failed("inconsistent-sets", "the server's roster does not list this client")
+            raise Failed(
+                AbortReason.INCONSISTENT_SETS.value, "the server's roster does not list this client"
+            )
         try:
             registry = self._registry.with_indices(roster)
         except ConfigError as exc:
-            raise Failed("unknown-identity", f"roster contradicts the registry: {exc}") from None
+            raise Failed(
+                AbortReason.UNKNOWN_IDENTITY.value, f"roster contradicts the registry: {exc}"
+            ) from None
         return {"identity": self._identity, "registry": registry}
 
     async def _take_announced(
@@ -69,7 +75,9 @@ class ClientRoundMixin(ClientWireMixin):
         """Build the encoder the round announced and encode ``tree`` with it, or leave."""
         announced = bytes(welcome.spec)
         if spec_digest(announced) != config.spec_digest:
-            raise Failed("malformed-message", "Welcome.spec does not match the config's digest")
+            raise Failed(
+                AbortReason.MALFORMED.value, "Welcome.spec does not match the config's digest"
+            )
         reason = AbortReason.SPEC_MISMATCH.value
         if not announced:
             await self._refuse(
@@ -83,7 +91,9 @@ class ClientRoundMixin(ClientWireMixin):
         try:
             return encoder, encoder.encode(tree, weight=weight)
         except EncodingError as exc:
-            await self._refuse(call, config, welcome.index, "invalid-input", str(exc))
+            await self._refuse(
+                call, config, welcome.index, AbortReason.INVALID_INPUT.value, str(exc)
+            )
 
     def _check_config(self, config: RoundConfig, dim: int, bits: int | None) -> None:
         """What this client refuses whatever the server says: another D or b than its own."""
@@ -152,9 +162,9 @@ class ClientRoundMixin(ClientWireMixin):
         frame = await self._read(call, self._timeout)
         kind = frame.WhichOneof("body")
         if kind == "reject":
-            raise Failed(frame.reject.reason or "rejected", frame.reject.detail)
+            raise Failed(frame.reject.reason or OutcomeReason.REJECTED.value, frame.reject.detail)
         if kind != "welcome":
-            raise Failed("malformed-message", f"expected Welcome, got {kind}")
+            raise Failed(AbortReason.MALFORMED.value, f"expected Welcome, got {kind}")
         welcome = frame.welcome
         try:
             # The mode's threshold rule holds unless this client itself allows unsafe ones.
@@ -162,7 +172,7 @@ class ClientRoundMixin(ClientWireMixin):
         except UnsafeParametersError as exc:
             await self._refuse_unsafe(call, welcome, str(exc))
         except ConfigError as exc:
-            raise Failed("malformed-message", f"bad round config: {exc}") from None
+            raise Failed(AbortReason.MALFORMED.value, f"bad round config: {exc}") from None
         fields.update(
             index=welcome.index,
             round_id=config.round_id.hex(),
@@ -182,7 +192,9 @@ class ClientRoundMixin(ClientWireMixin):
         """The announced spec must be the config's, and this client's when it has one."""
         announced = bytes(welcome.spec)
         if spec_digest(announced) != config.spec_digest:
-            raise Failed("malformed-message", "Welcome.spec does not match the config's digest")
+            raise Failed(
+                AbortReason.MALFORMED.value, "Welcome.spec does not match the config's digest"
+            )
         if expected is not None and announced != expected:
             await self._refuse(
                 call, config, welcome.index, AbortReason.SPEC_MISMATCH.value,
@@ -246,7 +258,9 @@ class ClientRoundMixin(ClientWireMixin):
         included = session.included or ()
         fields["num_included"] = len(included)
         if index not in included:
-            raise Failed("not-included", "the round completed without this client's input")
+            raise Failed(
+                OutcomeReason.NOT_INCLUDED.value, "the round completed without this client's input"
+            )
         self._progress(f"included in the sum with {len(included)} clients")
         await call.done_writing()
 

@@ -22,7 +22,7 @@ from secagg.protocol.messages import (
     Round,
     UnmaskResponse,
 )
-from secagg.reasons import AbortReason, DropReason
+from secagg.reasons import AbortReason, DropReason, OutcomeReason
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.client_outcome import Failed, NotReached
 from secagg.transport.codec import FrameError, client_frame, masked_input_frames, parse_server_frame
@@ -64,13 +64,17 @@ class ClientWireMixin:
         try:
             data = await asyncio.wait_for(call.read(), timeout)
         except TimeoutError:
-            raise Failed("no-response", f"no message from the server in {timeout:.0f}s") from None
+            raise Failed(
+                DropReason.NO_RESPONSE.value, f"no message from the server in {timeout:.0f}s"
+            ) from None
         except grpc.aio.AioRpcError as exc:
             if first:
                 raise self._connect_failure(exc) from None
-            raise Failed("transport-error", f"{exc.code().name}: {exc.details()}") from None
+            raise Failed(
+                DropReason.TRANSPORT.value, f"{exc.code().name}: {exc.details()}"
+            ) from None
         if data is grpc.aio.EOF:
-            raise Failed("transport-error", "the server closed the stream")
+            raise Failed(DropReason.TRANSPORT.value, "the server closed the stream")
         self._received += len(data)
         try:
             return parse_server_frame(data)
@@ -173,7 +177,7 @@ class ClientWireMixin:
         frame = await self._read(call, self._timeout, first=True)
         kind = frame.WhichOneof("body")
         if kind == "reject":
-            raise Failed(frame.reject.reason or "rejected", frame.reject.detail)
+            raise Failed(frame.reject.reason or OutcomeReason.REJECTED.value, frame.reject.detail)
         if kind != "challenge":
             raise Failed(DropReason.MALFORMED.value, f"expected Challenge, got {kind}")
         nonce = bytes(frame.challenge.nonce)
