@@ -33,6 +33,7 @@ from secagg.reasons import AbortReason, DropReason, RejectReason
 from secagg.transport.client_input import as_input, local_input_problem
 from secagg.transport.client_outcome import SESSION_MEMORY, Failed, NotReached, Outcome, jitter
 from secagg.transport.client_round import ClientRoundMixin, MakeInput
+from secagg.transport.clock import Clock, SystemClock
 from secagg.transport.service import METHOD
 
 __all__ = [
@@ -92,7 +93,8 @@ class Client(ClientRoundMixin):
     joined in this process (the last :data:`SESSION_MEMORY` sessions are remembered).
     ``policy`` is this client's own floor on the announced n, k and t (default
     :class:`ClientPolicy()`); a round below it ends with reason ``unsafe-parameters``, after
-    an Abort to the server and before any key is advertised.
+    an Abort to the server and before any key is advertised. Every wait and retry reads
+    ``clock`` (default: the event loop's; see :mod:`secagg.transport.clock`).
     """
 
     def __init__(
@@ -115,6 +117,7 @@ class Client(ClientRoundMixin):
         dim: int | None = None,
         policy: ClientPolicy | None = None,
         max_task_bytes: int = 1 << 30,
+        clock: Clock | None = None,
     ) -> None:
         if not server or ":" not in server:
             raise ConfigError(f"server must be HOST:PORT, got {server!r}")
@@ -154,6 +157,7 @@ class Client(ClientRoundMixin):
         self._sent = 0
         self._received = 0
         self._max_task_bytes = max_task_bytes
+        self._clock: Clock = clock or SystemClock()
 
     def participate_sync(
         self,
@@ -220,7 +224,7 @@ class Client(ClientRoundMixin):
             retries = 0
             while outcome.reason in _RETRY_REASONS and retries < _MAX_RETRIES:
                 retries += 1
-                await asyncio.sleep(delay * jitter())
+                await self._clock.sleep(delay * jitter())
                 delay = min(_BACKOFF_MAX, 2 * delay)
                 outcome = await self._submit_attempts(shape, bits, expected, None, None, make)
             outcomes.append(outcome)
@@ -311,14 +315,13 @@ class Client(ClientRoundMixin):
         """Join one round, retrying within ``wait`` while no server answers."""
         started = time.perf_counter()
         self._sent = self._received = 0
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._wait
+        deadline = self._clock.now() + self._wait
         delay = _BACKOFF_FIRST
         while True:
             try:
                 return await self._attempt(data, bits, started, expected, tree, weight, make)
             except NotReached as exc:
-                remaining = deadline - loop.time()
+                remaining = deadline - self._clock.now()
                 if remaining <= 0:
                     return Outcome(
                         False,
@@ -329,7 +332,7 @@ class Client(ClientRoundMixin):
                     )
                 pause = min(remaining, delay * jitter())
                 self._progress(f"no server at {self.server} yet; retrying in {pause:.1f}s")
-                await asyncio.sleep(pause)
+                await self._clock.sleep(pause)
                 delay = min(_BACKOFF_MAX, 2 * delay)
 
     def _channel(self) -> grpc.aio.Channel:

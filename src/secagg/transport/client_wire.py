@@ -25,6 +25,7 @@ from secagg.protocol.messages import (
 from secagg.reasons import AbortReason, DropReason, OutcomeReason
 from secagg.transport import secagg_pb2 as pb
 from secagg.transport.client_outcome import Failed, NotReached
+from secagg.transport.clock import Clock, wait_for
 from secagg.transport.codec import FrameError, client_frame, masked_input_frames, parse_server_frame
 from secagg.transport.hello import CHALLENGE_BYTES, hello_frame
 
@@ -54,6 +55,7 @@ class ClientWireMixin:
     _identity: SigningKey | None
     _sent: int
     _received: int
+    _clock: Clock
 
     async def _write(self, call: Any, frame: pb.ClientFrame) -> None:
         data = frame.SerializeToString()
@@ -62,7 +64,7 @@ class ClientWireMixin:
 
     async def _read(self, call: Any, timeout: float, *, first: bool = False) -> pb.ServerFrame:
         try:
-            data = await asyncio.wait_for(call.read(), timeout)
+            data = await wait_for(self._clock, call.read(), timeout)
         except TimeoutError:
             raise Failed(
                 DropReason.NO_RESPONSE.value, f"no message from the server in {timeout:.0f}s"
@@ -162,7 +164,7 @@ class ClientWireMixin:
         """Half-close and let the server end the stream, so the Abort is read, not cancelled."""
         with contextlib.suppress(grpc.aio.AioRpcError, TimeoutError, asyncio.CancelledError):
             await call.done_writing()
-            await asyncio.wait_for(call.read(), _ABORT_GRACE)
+            await wait_for(self._clock, call.read(), _ABORT_GRACE)
 
     async def _refuse(
         self, call: Any, config: RoundConfig, index: int, reason: str, detail: str

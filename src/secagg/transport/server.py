@@ -36,6 +36,7 @@ from secagg.protocol.config import DIGEST_BYTES, RoundConfig
 from secagg.protocol.server.session import ServerSession
 from secagg.reasons import AbortReason, RejectReason
 from secagg.transport.address import Address, bind_problem, parse_address
+from secagg.transport.clock import Clock, SystemClock, wait_for
 from secagg.transport.health import add_health, set_serving
 from secagg.transport.lobby import ClientConn, Lobby
 from secagg.transport.metrics import ServerMetrics
@@ -61,7 +62,9 @@ class AggregationServer(StreamsMixin, RoundDriverMixin):
     ``on_round`` is called with each round's report as soon as the round ended (completed,
     aborted or interrupted), before the next round starts (a coroutine is awaited); it may
     call :meth:`set_task` for the next round or :meth:`finish` to make it the last. ``metrics`` (see
-    :mod:`secagg.transport.metrics`) counts rounds, clients and bytes for Prometheus.
+    :mod:`secagg.transport.metrics`) counts rounds, clients and bytes for Prometheus. Every
+    deadline, idle timeout and lobby wait reads ``clock`` (default: the event loop's; tests
+    pass a :class:`~secagg.transport.clock.ManualClock`).
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class AggregationServer(StreamsMixin, RoundDriverMixin):
         status: Callable[[str], None] | None = None,
         on_round: Callable[[RoundReport], Awaitable[None] | None] | None = None,
         metrics: ServerMetrics | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.options = options
         self.bind_address = address if isinstance(address, Address) else parse_address(address)
@@ -104,6 +108,7 @@ class AggregationServer(StreamsMixin, RoundDriverMixin):
         self._assembly: asyncio.Semaphore | None = None
         self._upload_idle = min(options.phase_timeout, options.upload_idle_timeout)
         self._keys_idle = min(options.phase_timeout, options.keys_timeout)
+        self._clock: Clock = clock or SystemClock()
         self._slots: Slots | None = None
         self._round_task: asyncio.Task[None] | None = None
         self._shutdown: str | None = None
@@ -266,19 +271,18 @@ class AggregationServer(StreamsMixin, RoundDriverMixin):
         """Wait for ``clients`` joiners (or ``min_clients`` at the join deadline) and take them;
         returns [] (leaving the lobby as it is) when too few joined."""
         opts = self.options
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + opts.join_timeout
+        deadline = self._clock.now() + opts.join_timeout
         minimum = opts.min_clients or opts.clients
         while self._lobby.live() < opts.clients:
             self._status(
                 f"round {self._round_no}: waiting for clients {self._lobby.live()}/{opts.clients}"
             )
-            remaining = deadline - loop.time()
+            remaining = deadline - self._clock.now()
             if remaining <= 0:
                 break
             self._lobby.changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lobby.changed.wait(), remaining)
+                await wait_for(self._clock, self._lobby.changed.wait(), remaining)
         if self._lobby.live() < minimum:
             return []
         return self._lobby.take(opts.clients)
@@ -288,10 +292,9 @@ class AggregationServer(StreamsMixin, RoundDriverMixin):
         self._round_no = number
         self._phase_name = "join"
         self._bytes_in = {}
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = self._clock.now()
         members = await self._gather()
-        report.timings["join"] = loop.time() - started
+        report.timings["join"] = self._clock.now() - started
         if self.metrics is not None:
             self.metrics.round_started()
         minimum = max(2, opts.min_clients or opts.clients)

@@ -27,6 +27,7 @@ from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
 from secagg.reasons import AbortReason, DropReason
 from secagg.transport import secagg_pb2 as pb
+from secagg.transport.clock import Clock, wait_for
 from secagg.transport.codec import FrameError, server_frame
 from secagg.transport.lobby import ClientConn, Lobby
 from secagg.transport.metrics import ServerMetrics
@@ -51,6 +52,7 @@ class RoundDriverMixin:
     _bytes_in: dict[str, int]
     _assembly: asyncio.Semaphore | None
     _keys_idle: float
+    _clock: Clock
 
     def _mark_interrupted(self, report: RoundReport) -> None:
         raise NotImplementedError
@@ -86,7 +88,7 @@ class RoundDriverMixin:
         conn.round_no = slots.number
         conn.config = config
         slots.holders[index] = conn
-        slots.welcomed_at[index] = asyncio.get_running_loop().time()
+        slots.welcomed_at[index] = self._clock.now()
         roster = slots.names() if config.mode == "malicious" else {}
         welcome = pb.ServerFrame(
             welcome=pb.Welcome(
@@ -121,7 +123,7 @@ class RoundDriverMixin:
     def _refill(self, slots: Slots, session: ServerSession, report: RoundReport) -> None:
         """Give slots whose holder vanished or idled past ``keys_timeout`` in round 0 to
         waiting clients; the idle holder is told why and leaves."""
-        now = asyncio.get_running_loop().time()
+        now = self._clock.now()
         for index in sorted(session.expected()):
             vacant = index in slots.vacant
             if not vacant and now - slots.welcomed_at[index] < self._keys_idle:
@@ -231,11 +233,10 @@ class RoundDriverMixin:
 
     async def _run_phase(self, slots: Slots, session: ServerSession, report: RoundReport) -> None:
         """Collect one phase's messages (until all arrived or its deadline), then advance."""
-        loop = asyncio.get_running_loop()
         phase = PHASE_NAMES[session.phase]
         self._phase_name = phase
         keys_phase = session.phase is ServerPhase.COLLECT_KEYS
-        phase_start = loop.time()
+        phase_start = self._clock.now()
         await self._collect(slots, session, report, phase, phase_start + self.options.phase_timeout)
         if keys_phase:
             for index, (reason, detail) in sorted(slots.vacant.items()):
@@ -250,7 +251,7 @@ class RoundDriverMixin:
             sent += self._send(slots.holders[index], msg)
         report.bytes_sent[phase] = sent
         report.bytes_received[phase] = self._bytes_in.get(phase, 0)
-        report.timings[phase] = loop.time() - phase_start
+        report.timings[phase] = self._clock.now() - phase_start
         self.log(
             f"round {slots.number}: {phase} done in {report.timings[phase]:.2f}s; "
             f"{len(session.active())} active, {len(session.dropped())} dropped"
@@ -266,7 +267,6 @@ class RoundDriverMixin:
     ) -> None:
         """Handle events until every expected client answered or ``deadline`` passed; in
         round 0, refill the slots of idle or vanished holders from the lobby meanwhile."""
-        loop = asyncio.get_running_loop()
         keys_phase = session.phase is ServerPhase.COLLECT_KEYS
         total = len(session.active())
         while True:
@@ -285,10 +285,12 @@ class RoundDriverMixin:
             idle = self._next_idle(slots, session) if keys_phase else None
             if idle is not None:
                 wake = min(wake, idle)
-            if deadline - loop.time() <= 0:
+            if deadline - self._clock.now() <= 0:
                 return
             try:
-                event = await asyncio.wait_for(self._events.get(), max(0.0, wake - loop.time()))
+                event = await wait_for(
+                    self._clock, self._events.get(), max(0.0, wake - self._clock.now())
+                )
             except TimeoutError:
                 continue  # the deadline (checked above) or an idle slot to refill
             self._handle(slots, session, event)

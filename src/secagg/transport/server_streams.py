@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 
 from secagg.reasons import AbortReason, DropReason
+from secagg.transport.clock import Clock, wait_for
 from secagg.transport.codec import FrameError, VectorAssembler, client_message, parse_client_frame
 from secagg.transport.hello import challenge_frame
 from secagg.transport.lobby import ClientConn, Lobby, reject_frame
@@ -40,6 +41,7 @@ class StreamsMixin:
     _bytes_in: dict[str, int]
     _assembly: asyncio.Semaphore | None
     _upload_idle: float
+    _clock: Clock
 
     async def _participate(
         self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
@@ -48,7 +50,7 @@ class StreamsMixin:
         yield challenge_frame(conn.nonce)
         it = requests.__aiter__()
         try:
-            first = await asyncio.wait_for(it.__anext__(), HELLO_TIMEOUT)
+            first = await wait_for(self._clock, it.__anext__(), HELLO_TIMEOUT)
         except (TimeoutError, StopAsyncIteration):
             return
         except Exception:
@@ -92,7 +94,7 @@ class StreamsMixin:
                     # A slot in the assembly semaphore is scarce: an uploader that stalls
                     # mid-vector loses it (and its place in the round) instead of blocking others.
                     try:
-                        data = await asyncio.wait_for(anext(it), self._upload_idle)
+                        data = await wait_for(self._clock, anext(it), self._upload_idle)
                     except TimeoutError:
                         raise FrameError(
                             DropReason.NO_RESPONSE,
