@@ -65,6 +65,7 @@ class _Args:
     metrics_address: str | None
     log_format: str
     max_waiting: int | None
+    workers: int
     insecure: bool
     tls_cert: Path | None
     tls_key: Path | None
@@ -194,6 +195,7 @@ def _options(args: _Args, round_spec: bytes, spec: AnalyticsRound | None) -> Ser
         chunk_bytes=min(args.chunk_bytes, args.max_message_bytes - 1024),
         max_dim=args.max_dim,
         max_waiting=args.max_waiting,
+        workers=args.workers,
         registry=None if args.registry_path is None else load_registry(args.registry_path),
         context_digest=digest,
         spec=round_spec,

@@ -193,6 +193,13 @@ def serve_options(func: F) -> F:
             help="Most clients waiting to join at once; more are refused with server-full "
             "(default: 4 x --clients + 16).",
         ),
+        click.option(
+            "--workers",
+            type=click.IntRange(1),
+            default=1,
+            show_default=True,
+            help="Worker processes for unmasking (mask expansion split along the vector).",
+        ),
         click.option("--insecure", is_flag=True, help="Plaintext gRPC (loopback testing only)."),
         click.option(
             "--tls-cert",

@@ -298,7 +298,7 @@ def _run_round(
     }
     pool = None
     if workers > 1:
-        from secagg.simulation.parallel import MaskPool
+        from secagg.parallel.pool import MaskPool
 
         pool = MaskPool(workers)
     try:

@@ -25,7 +25,7 @@ import contextlib
 import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -48,6 +48,9 @@ from secagg.transport.service import METHOD, RPC, SERVICE
 from secagg.transport.slots import Event, Slots
 
 __all__ = ["DEFAULT_MAX_DIM", "METHOD", "AggregationServer", "RoundReport", "ServerOptions"]
+
+if TYPE_CHECKING:
+    from secagg.parallel.pool import MaskPool
 
 _Slots = Slots  # the name tests and subclasses used before the module split
 
@@ -111,6 +114,7 @@ class AggregationServer(StreamsMixin, RoundDriverMixin):
         self._clock: Clock = clock or SystemClock()
         self._slots: Slots | None = None
         self._round_task: asyncio.Task[None] | None = None
+        self._pool: MaskPool | None = None
         self._shutdown: str | None = None
         self.port = 0
         self.reports: list[RoundReport] = []
@@ -151,11 +155,25 @@ class AggregationServer(StreamsMixin, RoundDriverMixin):
         if port == 0:
             problem = bind_problem(self.bind_address) or "gRPC could not bind it"
             raise ConfigError(f"cannot listen on {self.address}: {problem}")
+        await self._start_pool()
         await server.start()
         self._server = server
         self.port = int(port)
         set_serving(self._health, serving=not self._finishing and self._shutdown is None)
         return self.port
+
+    async def _start_pool(self) -> None:
+        """With ``options.workers`` > 1: the worker processes that expand masks in unmasking."""
+        if self.options.workers <= 1 or self._pool is not None:
+            return
+        # Imported here: only a server with workers starts processes.
+        from secagg.parallel.pool import MaskPool
+
+        # spawn, not fork: forking a process that runs gRPC is unsafe.
+        pool = MaskPool(self.options.workers, start_method="spawn")
+        await asyncio.to_thread(pool.warm_up)  # start-up is not a round's unmasking time
+        self._pool = pool
+        self.log(f"unmasking with {pool.workers} worker processes")
 
     def set_task(self, task: bytes | None) -> None:
         """Hand ``task`` (bytes; see :mod:`secagg.encoding.task`) to every client of the next round.
@@ -225,6 +243,9 @@ class AggregationServer(StreamsMixin, RoundDriverMixin):
             self._lobby.refuse_all(RejectReason.NO_ROUND.value, "the server ran all its rounds")
         if self._server is not None:
             await self._server.stop(grace)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(pool.close)
 
     async def run(self) -> list[RoundReport]:
         """Run all rounds (the server must be started); returns one report per round."""
@@ -368,4 +389,5 @@ class AggregationServer(StreamsMixin, RoundDriverMixin):
         if opts.registry is not None:
             assignment = {conn.name: i for i, conn in enumerate(members, 1)}
             registry = opts.registry.with_indices(assignment)
-        return config, ServerSession(config, registry=registry)
+        expand = None if self._pool is None else self._pool.add_many
+        return config, ServerSession(config, registry=registry, expand_masks=expand)

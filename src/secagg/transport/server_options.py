@@ -57,6 +57,9 @@ class ServerOptions:
     max_waiting: int | None = None
     # The largest task (model, query) :meth:`AggregationServer.set_task` accepts.
     max_task_bytes: int = 256 * 1024 * 1024
+    # Worker processes for unmasking (the self masks and the dropped clients' pairwise masks
+    # are expanded in parallel, split along the vector); 1: in the server's own process.
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.spec:
@@ -86,6 +89,8 @@ class ServerOptions:
             raise ConfigError("malicious mode needs the clients' identity registry")
         if self.max_waiting is not None and self.max_waiting < 1:
             raise ConfigError(f"max_waiting must be at least 1, got {self.max_waiting}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise ConfigError(f"workers must be a positive integer, got {self.workers!r}")
         if self.max_task_bytes < 0:
             raise ConfigError("max_task_bytes must be >= 0")
 
