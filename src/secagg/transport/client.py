@@ -31,7 +31,14 @@ from secagg.protocol.messages import Round
 from secagg.protocol.policy import ClientPolicy
 from secagg.reasons import AbortReason, DropReason, RejectReason
 from secagg.transport.client_input import as_input, local_input_problem
-from secagg.transport.client_outcome import SESSION_MEMORY, Failed, NotReached, Outcome, jitter
+from secagg.transport.client_outcome import (
+    SESSION_MEMORY,
+    ConnectFailed,
+    Failed,
+    NotReached,
+    Outcome,
+    jitter,
+)
 from secagg.transport.client_round import ClientRoundMixin, MakeInput
 from secagg.transport.clock import Clock, SystemClock
 from secagg.transport.service import METHOD
@@ -312,16 +319,19 @@ class Client(ClientRoundMixin):
         weight: float | None,
         make: MakeInput | None = None,
     ) -> Outcome:
-        """Join one round, retrying within ``wait`` while no server answers."""
+        """Join one round, retrying with jittered exponential backoff within ``wait`` while no
+        server answers, and within ``timeout`` while connects fail before the server's first
+        frame for a reason that may pass (:class:`ConnectFailed`)."""
         started = time.perf_counter()
         self._sent = self._received = 0
-        deadline = self._clock.now() + self._wait
+        start = self._clock.now()
         delay = _BACKOFF_FIRST
         while True:
             try:
                 return await self._attempt(data, bits, started, expected, tree, weight, make)
             except NotReached as exc:
-                remaining = deadline - self._clock.now()
+                budget = self._timeout if isinstance(exc, ConnectFailed) else self._wait
+                remaining = start + budget - self._clock.now()
                 if remaining <= 0:
                     return Outcome(
                         False,
@@ -331,7 +341,13 @@ class Client(ClientRoundMixin):
                         seconds=time.perf_counter() - started,
                     )
                 pause = min(remaining, delay * jitter())
-                self._progress(f"no server at {self.server} yet; retrying in {pause:.1f}s")
+                if isinstance(exc, ConnectFailed):
+                    self._progress(
+                        f"connecting to {self.server} failed ({exc.detail}); "
+                        f"retrying in {pause:.1f}s"
+                    )
+                else:
+                    self._progress(f"no server at {self.server} yet; retrying in {pause:.1f}s")
                 await self._clock.sleep(pause)
                 delay = min(_BACKOFF_MAX, 2 * delay)
 

@@ -9,7 +9,15 @@ from typing import Any
 
 from secagg.crypto.entropy import default_random
 
-__all__ = ["SESSION_MEMORY", "Failed", "NotReached", "Outcome", "first_time", "jitter"]
+__all__ = [
+    "SESSION_MEMORY",
+    "ConnectFailed",
+    "Failed",
+    "NotReached",
+    "Outcome",
+    "first_time",
+    "jitter",
+]
 
 # Sessions this process took part in, per client name: a client never joins one session id
 # twice. Bounded (oldest forgotten first); the protocol's own binding of every signature to
@@ -79,6 +87,11 @@ class Failed(Exception):  # noqa: N818 - internal control flow
 
 class NotReached(Failed):
     """No server frame arrived because nothing answered at the address (worth a retry)."""
+
+
+class ConnectFailed(NotReached):
+    """The connection failed before the server's first frame, for a reason that may pass
+    (overload, a reset): nothing of a round happened yet, so it is retried."""
 
 
 def jitter() -> float:

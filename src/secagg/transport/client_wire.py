@@ -24,7 +24,7 @@ from secagg.protocol.messages import (
 )
 from secagg.reasons import AbortReason, DropReason, OutcomeReason
 from secagg.transport import secagg_pb2 as pb
-from secagg.transport.client_outcome import Failed, NotReached
+from secagg.transport.client_outcome import ConnectFailed, Failed, NotReached
 from secagg.transport.clock import Clock, wait_for
 from secagg.transport.codec import FrameError, client_frame, masked_input_frames, parse_server_frame
 from secagg.transport.hello import CHALLENGE_BYTES, hello_frame
@@ -32,6 +32,11 @@ from secagg.transport.hello import CHALLENGE_BYTES, hello_frame
 __all__ = ["ClientWireMixin"]
 
 _ABORT_GRACE = 5.0  # seconds to let the server read a client's Abort before hanging up
+
+# Status codes of a failed connect that may pass (retried within the client's timeout).
+_PASSING = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED}
+)
 
 _ROUND_OF: dict[type, Round] = {
     AdvertiseKeys: Round.ADVERTISE_KEYS,
@@ -76,6 +81,8 @@ class ClientWireMixin:
                 DropReason.TRANSPORT.value, f"{exc.code().name}: {exc.details()}"
             ) from None
         if data is grpc.aio.EOF:
+            if first:  # closed before its Challenge: e.g. a server restarting
+                raise ConnectFailed(DropReason.TRANSPORT.value, "the server closed the stream")
             raise Failed(DropReason.TRANSPORT.value, "the server closed the stream")
         self._received += len(data)
         try:
@@ -84,11 +91,13 @@ class ClientWireMixin:
             raise Failed(exc.reason.value, exc.detail) from None
 
     def _connect_failure(self, exc: grpc.aio.AioRpcError) -> Failed:
-        """Say in words why the first read failed: nothing listening, or TLS on one side only."""
+        """Say in words why the first read failed: nothing listening, TLS on one side only, or a
+        failure that may pass (:class:`ConnectFailed`, retried)."""
         details = exc.details() or ""
         raw = f"{exc.code().name}: {details}"
         if exc.code() != grpc.StatusCode.UNAVAILABLE:
-            return Failed(DropReason.TRANSPORT.value, raw)
+            kind = ConnectFailed if exc.code() in _PASSING else Failed
+            return kind(DropReason.TRANSPORT.value, raw)
         if "Connection refused" in details or "Failed to connect to remote host" in details:
             return NotReached(
                 AbortReason.SERVER_UNREACHABLE.value,
@@ -112,7 +121,7 @@ class ClientWireMixin:
                 "TLS: the server's certificate does not verify against the trusted CA "
                 "(CERTIFICATE_VERIFY_FAILED)",
             )
-        return Failed(DropReason.TRANSPORT.value, raw)
+        return ConnectFailed(DropReason.TRANSPORT.value, raw)
 
     async def _send_message(self, call: Any, msg: ClientMessage, chunk_bytes: int) -> None:
         round_ = _ROUND_OF.get(type(msg))
