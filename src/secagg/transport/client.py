@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import time
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
@@ -29,19 +28,17 @@ from secagg.errors import ConfigError, EncodingError
 from secagg.identity.registry import IdentityRegistryFile
 from secagg.protocol.messages import Round
 from secagg.protocol.policy import ClientPolicy
-from secagg.reasons import AbortReason, DropReason, RejectReason
+from secagg.reasons import AbortReason, RejectReason
+from secagg.transport.client_connect import BACKOFF_FIRST, BACKOFF_MAX, ClientConnectMixin
 from secagg.transport.client_input import as_input, local_input_problem
 from secagg.transport.client_outcome import (
     SESSION_MEMORY,
-    ConnectFailed,
     Failed,
-    NotReached,
     Outcome,
     jitter,
 )
-from secagg.transport.client_round import ClientRoundMixin, MakeInput
+from secagg.transport.client_round import MakeInput
 from secagg.transport.clock import Clock, SystemClock
-from secagg.transport.service import METHOD
 
 __all__ = [
     "ANNOUNCED",
@@ -76,11 +73,8 @@ _FINAL_REASONS = frozenset(
 )  # fmt: skip
 _MAX_RETRIES = 20
 
-_BACKOFF_FIRST = 0.25  # seconds before the first retry under ``wait``
-_BACKOFF_MAX = 5.0
 
-
-class Client(ClientRoundMixin):
+class Client(ClientConnectMixin):
     """A secure-aggregation client of the server at ``server`` ("host:port").
 
     TLS is the default: pass ``root_certificates`` (PEM bytes) to trust a private CA, or none
@@ -126,22 +120,7 @@ class Client(ClientRoundMixin):
         max_task_bytes: int = 1 << 30,
         clock: Clock | None = None,
     ) -> None:
-        if not server or ":" not in server:
-            raise ConfigError(f"server must be HOST:PORT, got {server!r}")
-        if wait < 0 or timeout <= 0:
-            raise ConfigError(f"wait must be >= 0 and timeout > 0, got {wait} and {timeout}")
-        if expected_context_digest is not None and (
-            not isinstance(expected_context_digest, bytes)
-            or len(expected_context_digest) != CONTEXT_DIGEST_BYTES
-        ):
-            raise ConfigError(
-                f"expected_context_digest must be {CONTEXT_DIGEST_BYTES} bytes "
-                "(from secagg.context_digest)"
-            )
-        if bits is not None and not 1 <= bits <= 64:
-            raise ConfigError(f"bits must be in 1..64, got {bits}")
-        if dim is not None and dim < 1:
-            raise ConfigError(f"dim must be at least 1, got {dim}")
+        _check_arguments(server, wait, timeout, expected_context_digest, bits, dim)
         if (identity is None) != (registry is None):
             raise ConfigError("identity and registry go together (malicious mode needs both)")
         self.server = server
@@ -226,20 +205,28 @@ class Client(ClientRoundMixin):
         shape = np.zeros(dim, dtype=np.uint64)  # D for the Hello; the input comes from make
         outcomes: list[Outcome] = []
         for _ in range(rounds):
-            outcome = await self._submit_attempts(shape, bits, expected, None, None, make)
-            delay = _BACKOFF_FIRST
-            retries = 0
-            while outcome.reason in _RETRY_REASONS and retries < _MAX_RETRIES:
-                retries += 1
-                await self._clock.sleep(delay * jitter())
-                delay = min(_BACKOFF_MAX, 2 * delay)
-                outcome = await self._submit_attempts(shape, bits, expected, None, None, make)
+            outcome = await self._one_round(shape, bits, expected, make)
             outcomes.append(outcome)
             if on_outcome is not None:
                 on_outcome(outcome)
             if outcome.reason in _FINAL_REASONS:
                 break
         return outcomes
+
+    async def _one_round(
+        self, shape: npt.NDArray[Any], bits: int | None, expected: bytes | None, make: MakeInput
+    ) -> Outcome:
+        """One round of :meth:`participate`, retried with backoff while the server says the
+        name is still held or it is full."""
+        outcome = await self._submit_attempts(shape, bits, expected, None, None, make)
+        delay = BACKOFF_FIRST
+        retries = 0
+        while outcome.reason in _RETRY_REASONS and retries < _MAX_RETRIES:
+            retries += 1
+            await self._clock.sleep(delay * jitter())
+            delay = min(BACKOFF_MAX, 2 * delay)
+            outcome = await self._submit_attempts(shape, bits, expected, None, None, make)
+        return outcome
 
     def submit_sync(
         self,
@@ -310,103 +297,29 @@ class Client(ClientRoundMixin):
             return Outcome(False, self.name, problem[0], problem[1])
         return await self._submit_attempts(data, bits, expected, tree, weight)
 
-    async def _submit_attempts(
-        self,
-        data: npt.NDArray[Any],
-        bits: int | None,
-        expected: bytes | None,
-        tree: Any,
-        weight: float | None,
-        make: MakeInput | None = None,
-    ) -> Outcome:
-        """Join one round, retrying with jittered exponential backoff within ``wait`` while no
-        server answers, and within ``timeout`` while connects fail before the server's first
-        frame for a reason that may pass (:class:`ConnectFailed`)."""
-        started = time.perf_counter()
-        self._sent = self._received = 0
-        start = self._clock.now()
-        delay = _BACKOFF_FIRST
-        while True:
-            try:
-                return await self._attempt(data, bits, started, expected, tree, weight, make)
-            except NotReached as exc:
-                budget = self._timeout if isinstance(exc, ConnectFailed) else self._wait
-                remaining = start + budget - self._clock.now()
-                if remaining <= 0:
-                    return Outcome(
-                        False,
-                        self.name,
-                        exc.reason,
-                        exc.detail,
-                        seconds=time.perf_counter() - started,
-                    )
-                pause = min(remaining, delay * jitter())
-                if isinstance(exc, ConnectFailed):
-                    self._progress(
-                        f"connecting to {self.server} failed ({exc.detail}); "
-                        f"retrying in {pause:.1f}s"
-                    )
-                else:
-                    self._progress(f"no server at {self.server} yet; retrying in {pause:.1f}s")
-                await self._clock.sleep(pause)
-                delay = min(_BACKOFF_MAX, 2 * delay)
 
-    def _channel(self) -> grpc.aio.Channel:
-        options: list[tuple[str, str | int]] = [
-            ("grpc.max_receive_message_length", 256 * 1024 * 1024),
-            ("grpc.max_send_message_length", 256 * 1024 * 1024),
-            # Its own connection per client, even with many clients in one process: streams
-            # multiplexed on one shared connection stall beyond its concurrent-stream limit.
-            ("grpc.use_local_subchannel_pool", 1),
-        ]
-        if self._tls_server_name:
-            options.append(("grpc.ssl_target_name_override", self._tls_server_name))
-        if self._credentials is None:
-            return grpc.aio.insecure_channel(self.server, options=options)
-        return grpc.aio.secure_channel(self.server, self._credentials, options=options)
-
-    async def _attempt(
-        self,
-        data: npt.NDArray[Any],
-        bits: int | None,
-        started: float,
-        expected: bytes | None,
-        tree: Any,
-        weight: float | None,
-        make: MakeInput | None = None,
-    ) -> Outcome:
-        """One connection; raises :class:`NotReached` when nothing answered."""
-        fields: dict[str, Any] = {}
-        try:
-            async with self._channel() as channel:
-                call = channel.stream_stream(METHOD)()
-                try:
-                    await self._run(call, data, expected, bits, fields, tree, weight, make)
-                    return Outcome(
-                        True, self.name, seconds=time.perf_counter() - started, **self._io(fields)
-                    )
-                except NotReached:
-                    raise
-                except Failed as exc:
-                    return Outcome(
-                        False,
-                        self.name,
-                        exc.reason,
-                        exc.detail,
-                        seconds=time.perf_counter() - started,
-                        **self._io(fields),
-                    )
-                finally:
-                    call.cancel()
-        except grpc.aio.AioRpcError as exc:
-            return Outcome(
-                False,
-                self.name,
-                DropReason.TRANSPORT.value,
-                f"{exc.code().name}: {exc.details()}",
-                seconds=time.perf_counter() - started,
-                **self._io(fields),
-            )
-
-    def _io(self, fields: dict[str, Any]) -> dict[str, Any]:
-        return {**fields, "bytes_sent": self._sent, "bytes_received": self._received}
+def _check_arguments(
+    server: str,
+    wait: float,
+    timeout: float,
+    expected_context_digest: bytes | None,
+    bits: int | None,
+    dim: int | None,
+) -> None:
+    """Refuse a Client's impossible arguments (ConfigError naming the argument)."""
+    if not server or ":" not in server:
+        raise ConfigError(f"server must be HOST:PORT, got {server!r}")
+    if wait < 0 or timeout <= 0:
+        raise ConfigError(f"wait must be >= 0 and timeout > 0, got {wait} and {timeout}")
+    if expected_context_digest is not None and (
+        not isinstance(expected_context_digest, bytes)
+        or len(expected_context_digest) != CONTEXT_DIGEST_BYTES
+    ):
+        raise ConfigError(
+            f"expected_context_digest must be {CONTEXT_DIGEST_BYTES} bytes "
+            "(from secagg.context_digest)"
+        )
+    if bits is not None and not 1 <= bits <= 64:
+        raise ConfigError(f"bits must be in 1..64, got {bits}")
+    if dim is not None and dim < 1:
+        raise ConfigError(f"dim must be at least 1, got {dim}")

@@ -60,14 +60,7 @@ class RoundDriverMixin:
     def _interrupt_round(self, slots: Slots, session: ServerSession, report: RoundReport) -> None:
         """The server is shutting down mid-round: record it and tell the round's clients."""
         self._mark_interrupted(report)
-        names = slots.names()
-        for i, (round_, reason, detail) in session.dropped().items():
-            report.dropped_in[names[i]] = {
-                "round": round_.label,
-                "reason": str(reason),
-                "detail": detail,
-            }
-        report.dropped = {names[i]: str(r) for i, (_r, r, _d) in sorted(session.dropped().items())}
+        _record_drops(report, session, slots.names())
         for conn in slots.holders.values():
             self._send(
                 conn,
@@ -311,19 +304,12 @@ class RoundDriverMixin:
     def _finish(self, slots: Slots, session: ServerSession, report: RoundReport) -> None:
         number = slots.number
         names = slots.names()
-        for i, (round_, reason, detail) in session.dropped().items():
-            report.dropped_in[names[i]] = {
-                "round": round_.label,
-                "reason": str(reason),
-                "detail": detail,
-            }
+        _record_drops(report, session, names)
         try:
             result = session.result
         except RoundAbortedError as exc:
             report.abort_reason = exc.reason
             report.abort_detail = exc.detail
-            report.dropped = {names[i]: str(r) for i, (_, r, _d) in session.dropped().items()}
-            report.dropped = dict(sorted(report.dropped.items()))
             self.log(f"round {number}: aborted ({exc.reason}): {exc.detail}")
             return
         report.status = "complete"
@@ -399,3 +385,16 @@ class RoundDriverMixin:
         if isinstance(msg, Abort | RoundComplete):
             conn.close()
         return size
+
+
+def _record_drops(report: RoundReport, session: ServerSession, names: dict[int, str]) -> None:
+    """Who was dropped so far, by name: the reason (``dropped``) and round and detail
+    (``dropped_in``); a completed round's result replaces ``dropped``."""
+    dropped = session.dropped()
+    for i, (round_, reason, detail) in dropped.items():
+        report.dropped_in[names[i]] = {
+            "round": round_.label,
+            "reason": str(reason),
+            "detail": detail,
+        }
+    report.dropped = dict(sorted((names[i], str(r)) for i, (_r, r, _d) in dropped.items()))
