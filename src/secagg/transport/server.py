@@ -115,6 +115,7 @@ class AggregationServer(StreamsMixin, RoundDriverMixin):
         self._slots: Slots | None = None
         self._round_task: asyncio.Task[None] | None = None
         self._pool: MaskPool | None = None
+        self._warming: asyncio.Future[None] | None = None
         self._shutdown: str | None = None
         self.port = 0
         self.reports: list[RoundReport] = []
@@ -155,15 +156,16 @@ class AggregationServer(StreamsMixin, RoundDriverMixin):
         if port == 0:
             problem = bind_problem(self.bind_address) or "gRPC could not bind it"
             raise ConfigError(f"cannot listen on {self.address}: {problem}")
-        await self._start_pool()
         await server.start()
         self._server = server
+        self._start_pool()
         self.port = int(port)
         set_serving(self._health, serving=not self._finishing and self._shutdown is None)
         return self.port
 
-    async def _start_pool(self) -> None:
-        """With ``options.workers`` > 1: the worker processes that expand masks in unmasking."""
+    def _start_pool(self) -> None:
+        """With ``options.workers`` > 1: the worker processes that expand masks in unmasking,
+        started in the background while clients join (the server listens at once)."""
         if self.options.workers <= 1 or self._pool is not None:
             return
         # Imported here: only a server with workers starts processes.
@@ -171,7 +173,7 @@ class AggregationServer(StreamsMixin, RoundDriverMixin):
 
         # spawn, not fork: forking a process that runs gRPC is unsafe.
         pool = MaskPool(self.options.workers, start_method="spawn")
-        await asyncio.to_thread(pool.warm_up)  # start-up is not a round's unmasking time
+        self._warming = asyncio.create_task(asyncio.to_thread(pool.warm_up))
         self._pool = pool
         self.log(f"unmasking with {pool.workers} worker processes")
 
@@ -245,6 +247,8 @@ class AggregationServer(StreamsMixin, RoundDriverMixin):
             await self._server.stop(grace)
         pool, self._pool = self._pool, None
         if pool is not None:
+            if self._warming is not None:
+                await asyncio.gather(self._warming, return_exceptions=True)
             await asyncio.to_thread(pool.close)
 
     async def run(self) -> list[RoundReport]:
