@@ -49,8 +49,13 @@ lint: $(TEST_STAMP)
 typecheck: $(TEST_STAMP)
 	$(VENV)/bin/mypy
 
+# The suite runs in parallel worker processes (pytest-xdist), one per core, at most 4: the
+# tests are safe in parallel (tmp dirs, ports from below the ephemeral range, no shared files).
+# TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+
 unit: $(TEST_STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 # The transport/codec tests and real network rounds again, in a second environment holding the
 # oldest protobuf and grpcio that pyproject.toml admits (read from it by tools/floors.py).

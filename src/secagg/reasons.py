@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["AbortReason", "DropReason", "RejectReason"]
+__all__ = ["AbortReason", "DropReason", "OutcomeReason", "RejectReason"]
 
 
 class DropReason(StrEnum):
@@ -73,3 +73,14 @@ class RejectReason(StrEnum):
     DUPLICATE_NAME = "duplicate-name"
     UNSUPPORTED_VERSION = "unsupported-version"
     SERVER_FULL = "server-full"  # the lobby holds max_waiting joiners already (overload)
+
+
+class OutcomeReason(StrEnum):
+    """Why a client's round ended without its input in the sum, when no other enum says it.
+
+    A client :class:`~secagg.transport.client.Outcome` carries one of these or a value of
+    :class:`AbortReason`, :class:`DropReason` or :class:`RejectReason`.
+    """
+
+    NOT_INCLUDED = "not-included"  # the round completed without this client's input
+    REJECTED = "rejected"  # the server refused the Hello and gave no reason

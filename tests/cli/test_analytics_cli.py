@@ -13,7 +13,9 @@ import pytest
 from secagg.analytics import AnalyticsRound, DistributedDP, Histogram
 from tests.transport.helpers import SECAGG, Procs, cleanup, free_port, wait_all
 
-FAST = ("--insecure", "--join-timeout", "30", "--phase-timeout", "20")
+# A join deadline long enough for client processes slow to start on a loaded machine (the
+# round starts as soon as all joined, so it costs nothing otherwise).
+FAST = ("--insecure", "--join-timeout", "120", "--phase-timeout", "20")
 DOMAIN = ["smile", "heart", "fire", "cry"]
 QUERY = Histogram(domain=DOMAIN, max_contributions=2, max_per_item=1)
 

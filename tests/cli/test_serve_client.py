@@ -231,7 +231,11 @@ def test_client_reports_an_unreachable_server(tmp_path: Path) -> None:
 def test_a_tls_client_against_a_plaintext_server_is_told_so(procs: Procs, tmp_path: Path) -> None:
     _ca_key, _ca, ca_path = _make_ca(tmp_path, "any")
     port = free_port()
-    server = procs.serve(port, "--clients", "2", "--dim", "4", "--insecure", "--join-timeout", "5")
+    # The server outlives the client whatever the machine's load (it is killed below): a
+    # client process slow to start must still find it listening.
+    server = procs.serve(
+        port, "--clients", "2", "--dim", "4", "--insecure", "--join-timeout", "600"
+    )
     vector = np.arange(4, dtype=np.uint32)
     client = procs.client(port, "tls", vector, "--ca-cert", str(ca_path), "--timeout", "5")
     assert wait_all([client]) == [1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,22 +27,43 @@ SECAGG = [PY, "-m", "secagg.cli.main"]
 WAIT = 60.0  # generous bound on any single wait; tests never assert on speed
 
 
+# Ports for test servers come from below the kernel's ephemeral range (32768-60999 on Linux),
+# picked at random: no client socket anywhere on the machine is ever given one of them, and
+# parallel test workers (pytest -n) and other test runs rarely pick the same one; a taken one is
+# skipped by the bind check, and wait_listening checks that it is our server that listens.
+_PORTS = (20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(*_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port in {_PORTS}")
 
 
-def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = WAIT) -> None:
+def wait_listening(
+    port: int, proc: subprocess.Popen[bytes], timeout: float = WAIT, log: Path | None = None
+) -> None:
+    """Wait until ``proc`` listens on ``port``: with ``log``, until it says so there too (so a
+    port another process took in the meantime is never mistaken for ours)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"server exited early with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
+        said = log is None or f":{port} " in log.read_text(errors="replace")
+        if said:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return
+            except OSError:
+                pass
+        time.sleep(0.05)
     raise AssertionError(f"nothing listening on port {port}")
 
 
@@ -93,7 +115,7 @@ class Procs:
             self.tmp / f"{name}.log",
             env,
         )
-        wait_listening(port, proc)
+        wait_listening(port, proc, log=self.tmp / f"{name}.log")
         return proc
 
     def client(

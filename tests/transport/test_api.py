@@ -8,23 +8,29 @@ import numpy as np
 
 import secagg
 from secagg.transport import AggregationServer, Outcome, RoundReport, ServerOptions
+from secagg.transport.clock import ManualClock
 
 
 async def _round(
-    options: ServerOptions, vectors: dict[str, np.ndarray]
+    options: ServerOptions, vectors: dict[str, np.ndarray], *, joiners: int | None = None
 ) -> tuple[RoundReport, dict[str, Outcome]]:
-    server = AggregationServer(options, "127.0.0.1:0")
+    """One round; with ``joiners``, the join deadline passes (on the server's ManualClock) as
+    soon as that many clients wait, instead of after ``join_timeout`` real seconds."""
+    clock = ManualClock()
+    server = AggregationServer(options, "127.0.0.1:0", clock=clock)
     port = await server.start()
     running = asyncio.create_task(server.run())
-    outcomes = await asyncio.wait_for(
-        asyncio.gather(
-            *(
-                secagg.Client(f"127.0.0.1:{port}", name=n, insecure=True, timeout=30).submit(v)
-                for n, v in vectors.items()
-            )
-        ),
-        60,
+    gathered = asyncio.gather(
+        *(
+            secagg.Client(f"127.0.0.1:{port}", name=n, insecure=True, timeout=30).submit(v)
+            for n, v in vectors.items()
+        )
     )
+    if joiners is not None:
+        while server.waiting() < joiners:
+            await asyncio.sleep(0.01)
+        clock.advance(options.join_timeout)
+    outcomes = await asyncio.wait_for(gathered, 60)
     reports = await asyncio.wait_for(running, 60)
     return reports[0], {o.name: o for o in outcomes}
 
@@ -50,7 +56,9 @@ def test_bad_inputs_are_named_in_the_outcome() -> None:
     options = ServerOptions(
         clients=6, min_clients=4, dim=50, bits=8, phase_timeout=20, join_timeout=3
     )
-    report, outcomes = asyncio.run(_round(options, vectors))
+    # "short" never connects (its length is wrong for D): 5 join, the round starts at the
+    # join deadline.
+    report, outcomes = asyncio.run(_round(options, vectors, joiners=5))
     assert report.status == "complete"
     assert outcomes["short"].reason == "wrong-length"
     assert outcomes["toolarge"].reason == "invalid-input"

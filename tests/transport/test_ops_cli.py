@@ -28,7 +28,9 @@ prom_parser = pytest.importorskip("prometheus_client.parser", reason="extra 'met
 health_pb2 = pytest.importorskip("grpc_health.v1.health_pb2", reason="extra 'metrics' missing")
 from grpc_health.v1 import health_pb2_grpc  # noqa: E402
 
-FAST = ("--insecure", "--join-timeout", "60", "--phase-timeout", "5")
+# Deadlines long enough for client processes that start slowly on a loaded machine (under
+# pytest -n, with other jobs): only the stalled client of the metrics test waits one out.
+FAST = ("--insecure", "--join-timeout", "120", "--phase-timeout", "20")
 
 
 def _wait_file(path: Path, proc: Any) -> None:

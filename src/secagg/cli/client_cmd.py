@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
+import numpy.typing as npt
 
-from secagg.analytics import Contributor
+from secagg.analytics import AnalyticsRound, Contributor
 from secagg.cli.analytics_io import analytics_options, load_spec, read_values
 from secagg.cli.console import err_console
 from secagg.cli.explain import describe, peer_text
@@ -159,35 +162,7 @@ __all__ = ["client_command"]
     "--json", "as_json", is_flag=True, help="Print each round's outcome as one JSON object."
 )
 @click.option("--stall-at", default=None, hidden=True, help="Testing: stop answering at a round.")
-def client_command(
-    server: str,
-    input_path: Path | None,
-    name: str | None,
-    insecure: bool,
-    ca_cert: Path | None,
-    tls_server_name: str | None,
-    timeout: float,
-    wait: float,
-    bits: int | None,
-    dim: int | None,
-    context_path: Path | None,
-    identity_path: Path | None,
-    registry_path: Path | None,
-    assume_corrupt_rate: float,
-    assume_dropout_rate: float,
-    allow_weak_parameters: bool,
-    announced_encoding: bool,
-    weight: float | None,
-    rounds: int,
-    task_command: str | None,
-    as_json: bool,
-    stall_at: str | None,
-    values_path: Path | None,
-    query_path: Path | None,
-    epsilon: float | None,
-    delta: float,
-    min_contributors: int | None,
-) -> None:
+def client_command(**kwargs: Any) -> None:
     """Join a round at SERVER with the vector in INPUT; exit 0 when it was included.
 
     With --query and --values the vector is this client's capped (and, with --epsilon,
@@ -197,48 +172,128 @@ def client_command(
     with the assumed corrupt and dropout rates, must be at most 2^-40, or the client refuses
     with reason unsafe-parameters before revealing anything.
     """
-    if insecure and (ca_cert or tls_server_name):
+    args = _Args(**kwargs)
+    spec = _check_usage(args)
+    vector, expected_digest = _input(args, spec)
+    client = _client(args, expected_digest)
+
+    def show(outcome: Outcome) -> None:
+        if expected_digest is not None and outcome.reason == AbortReason.CONTEXT_MISMATCH:
+            err_console.print(
+                "[bold red]refused[/]: the server's round is not the configured query and "
+                f"release rules (expected spec digest {expected_digest.hex()})"
+            )
+        if args.as_json:
+            click.echo(json.dumps(outcome.to_json()))
+        else:
+            _print(outcome)
+
+    if args.rounds == 1 and args.task_command is None:
+        assert vector is not None
+        if args.announced_encoding:
+            outcomes = [client.submit_sync(vector, encoder=ANNOUNCED, weight=args.weight)]
+        else:
+            outcomes = [client.submit_sync(vector)]
+        show(outcomes[0])
+    else:
+        task_command = args.task_command
+        fn = fixed_input(vector) if task_command is None else command_input(task_command)
+        outcomes = client.participate_sync(fn, rounds=args.rounds, on_outcome=show)
+    if len(outcomes) < args.rounds or not all(o.included for o in outcomes):
+        sys.exit(1)
+
+
+@dataclass
+class _Args:
+    """The command line of ``secagg client``, as parsed by click."""
+
+    server: str
+    input_path: Path | None
+    name: str | None
+    insecure: bool
+    ca_cert: Path | None
+    tls_server_name: str | None
+    timeout: float
+    wait: float
+    bits: int | None
+    dim: int | None
+    context_path: Path | None
+    identity_path: Path | None
+    registry_path: Path | None
+    assume_corrupt_rate: float
+    assume_dropout_rate: float
+    allow_weak_parameters: bool
+    announced_encoding: bool
+    weight: float | None
+    rounds: int
+    task_command: str | None
+    as_json: bool
+    stall_at: str | None
+    values_path: Path | None
+    query_path: Path | None
+    epsilon: float | None
+    delta: float
+    min_contributors: int | None
+
+
+def _check_usage(args: _Args) -> AnalyticsRound | None:
+    """Refuse contradictory options; returns the analytics query, if any."""
+    if args.insecure and (args.ca_cert or args.tls_server_name):
         raise click.UsageError("--insecure excludes --ca-cert/--tls-server-name")
-    if (identity_path is None) != (registry_path is None):
+    if (args.identity_path is None) != (args.registry_path is None):
         raise click.UsageError("--identity and --registry go together (malicious mode)")
-    if weight is not None and not announced_encoding:
+    if args.weight is not None and not args.announced_encoding:
         raise click.UsageError("--weight needs --announced-encoding (integers carry no weight)")
-    spec = load_spec(query_path, epsilon, delta, min_contributors)
-    if task_command is not None:
-        if input_path is not None or spec is not None:
+    spec = load_spec(args.query_path, args.epsilon, args.delta, args.min_contributors)
+    if args.task_command is not None:
+        if args.input_path is not None or spec is not None:
             raise click.UsageError("--task-command makes the input: drop --input/--query")
-        if dim is None:
+        if args.dim is None:
             raise click.UsageError("--task-command needs --dim (the round's vector length)")
-    elif (spec is None) == (input_path is None) or (spec is None) != (values_path is None):
+    elif (spec is None) == (args.input_path is None) or (spec is None) != (
+        args.values_path is None
+    ):
         raise click.UsageError("give either --input, or --query with --values")
-    if spec is not None and context_path is not None:
+    if spec is not None and args.context_path is not None:
         raise click.UsageError("--query binds the query itself: drop --context")
-    if spec is not None and announced_encoding:
+    if spec is not None and args.announced_encoding:
         raise click.UsageError("--announced-encoding encodes --input floats, not a --query")
-    if announced_encoding and (rounds > 1 or task_command is not None):
+    if args.announced_encoding and (args.rounds > 1 or args.task_command is not None):
         raise click.UsageError("--announced-encoding joins one round: drop --rounds/--task-command")
-    expected_digest = None if context_path is None else context_file_digest(context_path)
+    return spec
+
+
+def _input(
+    args: _Args, spec: AnalyticsRound | None
+) -> tuple[npt.NDArray[Any] | None, bytes | None]:
+    """The vector to submit (None: made per round) and the context digest to expect."""
+    expected_digest = None if args.context_path is None else context_file_digest(args.context_path)
     vector = None
-    if spec is not None and values_path is not None:
-        vector = to_ring(Contributor(spec).raw(read_values(values_path, spec)), spec.bits)
+    if spec is not None and args.values_path is not None:
+        vector = to_ring(Contributor(spec).raw(read_values(args.values_path, spec)), spec.bits)
         expected_digest = spec.digest()
-    elif input_path is not None:
-        vector = load_input_vector(input_path, floats=announced_encoding)
+    elif args.input_path is not None:
+        vector = load_input_vector(args.input_path, floats=args.announced_encoding)
     # Floats are checked by the announced encoder once the round's spec is known.
-    if vector is not None and not announced_encoding:
-        problem = local_input_problem(vector, bits, dim)
+    if vector is not None and not args.announced_encoding:
+        problem = local_input_problem(vector, args.bits, args.dim)
         if problem is not None:
-            raise click.BadParameter(f"{input_path}: {problem[1]}", param_hint="--input")
-    if dim is None and vector is not None and rounds > 1:
-        dim = int(vector.shape[0])  # the repeated rounds' D is the input's length
-    roots = None if ca_cert is None else load_ca_certificates(ca_cert)
-    stall: Round | None = None if stall_at is None else Round.parse(stall_at)
+            raise click.BadParameter(f"{args.input_path}: {problem[1]}", param_hint="--input")
+    if args.dim is None and vector is not None and args.rounds > 1:
+        args.dim = int(vector.shape[0])  # the repeated rounds' D is the input's length
+    return vector, expected_digest
+
+
+def _client(args: _Args, expected_digest: bytes | None) -> Client:
+    """The Client the command line describes (credentials, identity, policy, checks)."""
+    roots = None if args.ca_cert is None else load_ca_certificates(args.ca_cert)
+    stall: Round | None = None if args.stall_at is None else Round.parse(args.stall_at)
     policy = ClientPolicy(
-        corrupt_rate=assume_corrupt_rate,
-        dropout_rate=assume_dropout_rate,
-        allow_weak_parameters=allow_weak_parameters,
+        corrupt_rate=args.assume_corrupt_rate,
+        dropout_rate=args.assume_dropout_rate,
+        allow_weak_parameters=args.allow_weak_parameters,
     )
-    if allow_weak_parameters:
+    if args.allow_weak_parameters:
         err_console.print(
             "[bold red]WARNING[/]: --allow-weak-parameters: this client accepts any degree and "
             "threshold the server announces that obey the mode's rule; a malicious server "
@@ -249,46 +304,23 @@ def client_command(
         print(f"secagg client {client.name}: {line}", file=sys.stderr, flush=True)
 
     client = Client(
-        server,
-        name=name,
-        insecure=insecure,
+        args.server,
+        name=args.name,
+        insecure=args.insecure,
         root_certificates=roots,
-        tls_server_name=tls_server_name,
-        timeout=timeout,
-        wait=wait,
+        tls_server_name=args.tls_server_name,
+        timeout=args.timeout,
+        wait=args.wait,
         progress=progress,
         stall_at=stall,
-        identity=None if identity_path is None else load_identity(identity_path),
-        registry=None if registry_path is None else load_registry(registry_path),
+        identity=None if args.identity_path is None else load_identity(args.identity_path),
+        registry=None if args.registry_path is None else load_registry(args.registry_path),
         expected_context_digest=expected_digest,
-        bits=bits,
-        dim=dim,
+        bits=args.bits,
+        dim=args.dim,
         policy=policy,
     )
-
-    def show(outcome: Outcome) -> None:
-        if expected_digest is not None and outcome.reason == AbortReason.CONTEXT_MISMATCH:
-            err_console.print(
-                "[bold red]refused[/]: the server's round is not the configured query and "
-                f"release rules (expected spec digest {expected_digest.hex()})"
-            )
-        if as_json:
-            click.echo(json.dumps(outcome.to_json()))
-        else:
-            _print(outcome)
-
-    if rounds == 1 and task_command is None:
-        assert vector is not None
-        if announced_encoding:
-            outcomes = [client.submit_sync(vector, encoder=ANNOUNCED, weight=weight)]
-        else:
-            outcomes = [client.submit_sync(vector)]
-        show(outcomes[0])
-    else:
-        fn = fixed_input(vector) if task_command is None else command_input(task_command)
-        outcomes = client.participate_sync(fn, rounds=rounds, on_outcome=show)
-    if len(outcomes) < rounds or not all(o.included for o in outcomes):
-        sys.exit(1)
+    return client
 
 
 def _print(outcome: Outcome) -> None:

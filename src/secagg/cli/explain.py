@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from secagg.reasons import AbortReason, DropReason, RejectReason
+from secagg.reasons import AbortReason, DropReason, OutcomeReason, RejectReason
 
 __all__ = ["describe", "peer_text"]
 
@@ -42,7 +42,7 @@ _MEANING: dict[str, str] = {
     AbortReason.TOO_FEW_SIGNATURES: "too few clients confirmed the same view of the round",
     AbortReason.TOO_FEW_NEIGHBOURS: "too few of this client's neighbours stayed in the round",
     AbortReason.SERVER_ABORTED: "the server aborted the round",
-    "not-included": "the round finished without this client's input",
+    OutcomeReason.NOT_INCLUDED: "the round finished without this client's input",
 }
 
 

@@ -92,7 +92,7 @@ def _run_round(
     observer = timing if params.observer is None else Observers(timing, params.observer)
     pool = None
     if params.workers > 1:
-        from secagg.simulation.parallel import MaskPool
+        from secagg.parallel.pool import MaskPool
 
         pool = MaskPool(params.workers)
     try:

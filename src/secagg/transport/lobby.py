@@ -96,6 +96,33 @@ class Lobby:
             return reject_frame(DropReason.MALFORMED.value, "the first frame must be Hello")
         hello = frame.hello
         name = hello.name
+        refusal = self._check_hello(conn, hello)
+        if refusal is not None:
+            return refusal
+        if name in self.names:
+            self.log(f"rejected a second connection for name {name!r}")
+            return reject_frame(
+                RejectReason.DUPLICATE_NAME.value, "a client with this name is already registered"
+            )
+        if not self.accepting:
+            return reject_frame(RejectReason.NO_ROUND.value, "the server takes no more clients")
+        if len(self.waiting) >= self.capacity:
+            self.log(f"refused {name!r}: {len(self.waiting)} clients already wait (server-full)")
+            return reject_frame(
+                RejectReason.SERVER_FULL.value,
+                f"{len(self.waiting)} clients already wait for a round (the server's limit); "
+                "retry later",
+            )
+        conn.name = name
+        conn.dim = self.dim  # a Hello with D = 0 or another D was handled above
+        self.names.add(name)
+        self.waiting.append(conn)
+        self.changed.set()
+        return None
+
+    def _check_hello(self, conn: ClientConn, hello: pb.Hello) -> bytes | None:
+        """A Reject frame for a Hello this server cannot take (version, name, D, identity)."""
+        name = hello.name
         if hello.protocol_version != PROTOCOL_VERSION:
             return reject_frame(
                 RejectReason.UNSUPPORTED_VERSION.value, f"server speaks version {PROTOCOL_VERSION}"
@@ -130,25 +157,6 @@ class Lobby:
                 "the Hello is not signed over this stream's challenge by the identity key "
                 "registered for this name",
             )
-        if name in self.names:
-            self.log(f"rejected a second connection for name {name!r}")
-            return reject_frame(
-                RejectReason.DUPLICATE_NAME.value, "a client with this name is already registered"
-            )
-        if not self.accepting:
-            return reject_frame(RejectReason.NO_ROUND.value, "the server takes no more clients")
-        if len(self.waiting) >= self.capacity:
-            self.log(f"refused {name!r}: {len(self.waiting)} clients already wait (server-full)")
-            return reject_frame(
-                RejectReason.SERVER_FULL.value,
-                f"{len(self.waiting)} clients already wait for a round (the server's limit); "
-                "retry later",
-            )
-        conn.name = name
-        conn.dim = dim
-        self.names.add(name)
-        self.waiting.append(conn)
-        self.changed.set()
         return None
 
     def remove(self, conn: ClientConn) -> None:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from secagg.errors import ConfigError
+from secagg.reasons import OutcomeReason
 from secagg.transport import secagg_pb2 as pb
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ class ServerMetrics:
         if refusal is None:
             self.clients_joined.inc()
             return
-        reason = pb.ServerFrame.FromString(refusal).reject.reason or "rejected"
+        reason = pb.ServerFrame.FromString(refusal).reject.reason or OutcomeReason.REJECTED.value
         self.clients_rejected.labels(reason).inc()
 
     def round_started(self) -> None:

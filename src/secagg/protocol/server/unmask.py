@@ -167,7 +167,7 @@ def remove_masks(
     """Subtract survivors' self masks and cancel dropped clients' pairwise masks, in place.
 
     ``expand`` does the mask expansion (default: in this process); a process pool can be
-    passed to spread it over cores (see :mod:`secagg.simulation.parallel`).
+    passed to spread it over cores (see :mod:`secagg.parallel.pool`).
     """
     keys = removal_keys(session_id, graph, survivors, recovered, mask_publics)
     (expand or _expand_here)(total, bits, keys)
