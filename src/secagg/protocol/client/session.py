@@ -18,7 +18,7 @@ from secagg.crypto import aead
 from secagg.crypto.entropy import RandomSource, default_random
 from secagg.crypto.keys import X25519KeyPair, validate_public_key
 from secagg.crypto.prg import MaskPRG, ring_mask, word_dtype
-from secagg.crypto.shamir import SECRET_BYTES, Share, split_secret
+from secagg.crypto.shamir import SECRET_BYTES, Share, split_secrets
 from secagg.crypto.signing import SigningKey, verify_signature
 from secagg.errors import (
     ConfigError,
@@ -377,8 +377,10 @@ class ClientSession:
         holders = sorted(keys)  # closed neighbourhood in U1, including this client
         self._seed = self._rng.random_bytes(SECRET_BYTES)
         t = self.config.threshold
-        key_shares = split_secret(self._mask_keys.private_bytes(), holders, t, self._rng)
-        seed_shares = split_secret(self._seed, holders, t, self._rng)
+        # One pass for both secrets; the same random draws as splitting key, then seed.
+        key_shares, seed_shares = split_secrets(
+            [self._mask_keys.private_bytes(), self._seed], holders, t, self._rng
+        )
         ciphertexts: dict[int, bytes] = {}
         for v, key_share, seed_share in zip(holders, key_shares, seed_shares, strict=True):
             if v == self.index:
