@@ -187,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="n = 300, for a smoke run")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="then cProfile one pass: top N"
+    )
     args = parser.parse_args(argv)
     n = 300 if args.quick else args.n
     found = find_parameters(n, dropout_rate=max(args.dropout, 0.01))
@@ -197,7 +200,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(row))
     else:
         report(row)
+    if args.profile:
+        profile(n, args.dim, args.dropout, degree, threshold, args.seed, args.profile)
     return 0
+
+
+def profile(
+    n: int, dim: int, dropout: float, degree: int, threshold: int, seed: int, top: int
+) -> None:
+    """cProfile one unmasking pass (reconstruct, keys, expand); print the top by own time."""
+    import cProfile
+    import pstats
+
+    r = build_round(n, degree, threshold, dropout, seed)
+
+    def once() -> None:
+        rec = reconstruct_all(r["seed_shares"], r["key_shares"], r["publics"], threshold)
+        keys = removal_keys(r["session_id"], r["graph"], r["alive"], rec, r["publics"])
+        MaskPRG(BITS).add_many(np.zeros(dim, dtype=np.uint32), keys)
+
+    prof = cProfile.Profile()
+    prof.runcall(once)
+    pstats.Stats(prof).strip_dirs().sort_stats("tottime").print_stats(top)
 
 
 if __name__ == "__main__":
