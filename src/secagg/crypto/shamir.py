@@ -495,14 +495,20 @@ def _basis_rows(nodes: U64, weights: U64, points: U64) -> U64:
 
 
 def _batched_dot(weights: U64, values: U64) -> U64:
-    """(weights @ values) mod p per row: (G, r, t) @ (G, t, L), 16-bit halves as in _dot."""
-    lo = weights & np.uint64(0xFFFF)
-    hi = weights >> np.uint64(16)
+    """(weights @ values) mod p per row: (G, r, t) @ (G, t, L), 16-bit halves as in _dot.
+
+    Each product of a half (< 2^16) and a value (< 2^31) is below 2^47, so sums of up to 64
+    of them are integers below 2^53, exact in float64: BLAS does the matrix products (several
+    times faster than NumPy's integer matmul), 64 terms at a time.
+    """
+    lo = (weights & np.uint64(0xFFFF)).astype(np.float64)
+    hi = (weights >> np.uint64(16)).astype(np.float64)
+    floats = values.astype(np.float64)
     out = np.zeros((weights.shape[0], weights.shape[1], values.shape[2]), dtype=np.uint64)
-    step = 1 << 16
+    step = 64
     for s in range(0, weights.shape[2], step):
-        v = values[:, s : s + step]
-        part_lo = _reduce(np.matmul(lo[:, :, s : s + step], v))
-        part_hi = _reduce(np.matmul(hi[:, :, s : s + step], v))
+        v = floats[:, s : s + step]
+        part_lo = _reduce(np.matmul(lo[:, :, s : s + step], v).astype(np.uint64))
+        part_hi = _reduce(np.matmul(hi[:, :, s : s + step], v).astype(np.uint64))
         out = _reduce(out + part_lo + _mulmod(part_hi, np.uint64(1 << 16)))
     return out
