@@ -1,6 +1,7 @@
 """``python -m benchmarks [all|flower|protocol|limits|big|scaling|workers|prg|shamir|analytics]``.
 
-Add ``--quick`` for tiny configurations. ``analytics`` is not part of ``all``.
+Add ``--quick`` for tiny configurations. ``analytics`` is not part of ``all``; nor is ``unmask``
+(the server's unmasking at n = 10^4 against its mask-expansion limit, ``bench_unmask``).
 
 ``all`` (the default, what ``make bench`` runs) runs, in this order: the side-by-side Flower
 comparison, issue 3's protocol table, the physical limit at D = 10^6, the n = 5000 run, the
@@ -31,6 +32,12 @@ def _shamir(argv: list[str]) -> int:
     return int(bench_shamir.main(argv) or 0)
 
 
+def _unmask(argv: list[str]) -> int:
+    from benchmarks import bench_unmask
+
+    return int(bench_unmask.main(argv) or 0)
+
+
 def _analytics(argv: list[str]) -> int:
     from benchmarks import bench_analytics
 
@@ -47,6 +54,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "prg": _prg,
     "shamir": _shamir,
     "analytics": _analytics,
+    "unmask": _unmask,
 }
 ALL = ["flower", "protocol", "limits", "big", "workers", "scaling"]
 

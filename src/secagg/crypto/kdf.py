@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import struct
 from enum import StrEnum
 
 from cryptography.hazmat.primitives import hashes
@@ -28,12 +29,17 @@ class Label(StrEnum):
     SELF_MASK = "secagg/v1/self-mask"
 
 
+# Encoded once: a server derives one key per survivor and per (dropped, neighbour) pair.
+_LABEL_BYTES = {label: label.value.encode("ascii") for label in Label}
+_SHA256 = hashes.SHA256()
+
+
 def kdf_info(label: Label, *indices: int) -> bytes:
     """The HKDF ``info`` string: label bytes, then each index big-endian in 4 bytes."""
     for i in indices:
         if not 0 <= i <= _MAX_INDEX:
             raise InvalidKeyError(f"index {i} out of range 0..{_MAX_INDEX}")
-    return label.value.encode("ascii") + b"".join(i.to_bytes(INDEX_BYTES, "big") for i in indices)
+    return _LABEL_BYTES[label] + struct.pack(f">{len(indices)}I", *indices)
 
 
 def derive_key(
@@ -46,7 +52,5 @@ def derive_key(
         raise InvalidKeyError(f"session id must be 32 bytes, got {len(session_id)}")
     if not 1 <= length <= _MAX_LENGTH:
         raise ConfigError(f"derived key length must be in 1..{_MAX_LENGTH}, got {length}")
-    hkdf = HKDF(
-        algorithm=hashes.SHA256(), length=length, salt=session_id, info=kdf_info(label, *indices)
-    )
+    hkdf = HKDF(algorithm=_SHA256, length=length, salt=session_id, info=kdf_info(label, *indices))
     return hkdf.derive(secret)

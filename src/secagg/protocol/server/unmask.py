@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from secagg.crypto.keys import X25519KeyPair
 from secagg.crypto.prg import MaskPRG
-from secagg.crypto.shamir import Share, reconstruct_secret
+from secagg.crypto.shamir import Share, reconstruct_secret, reconstruct_secrets
 from secagg.errors import InconsistentSharesError, ShareError
 from secagg.graph import NeighbourGraph
 from secagg.protocol.derive import pair_mask_key, self_mask_key
@@ -92,19 +92,23 @@ def reconstruct_all(
 ) -> Reconstruction:
     """Recover b_v for each survivor and s_sk_v for each dropped client.
 
+    Every secret goes through one batched reconstruction; only the secrets it cannot rebuild
+    (too few or inconsistent shares) take the one-by-one path that names and drops bad shares.
     A recovered private mask key must match the public key the client advertised; one that
     does not is a failure (the shares were bad even though they looked consistent).
     """
     out = Reconstruction()
-    for dealer, shares in seed_shares.items():
-        seed = _recover(dealer, "self-mask", shares, threshold, out)
-        if seed is not None:
-            out.seeds[dealer] = seed
-    for dealer, shares in key_shares.items():
-        private = _recover(dealer, "mask-key", shares, threshold, out)
-        if private is None:
+    jobs = [(dealer, "self-mask", shares) for dealer, shares in seed_shares.items()]
+    jobs += [(dealer, "mask-key", shares) for dealer, shares in key_shares.items()]
+    first = reconstruct_secrets([list(shares.values()) for _, _, shares in jobs], threshold)
+    for (dealer, kind, shares), got in zip(jobs, first, strict=True):
+        secret = got if isinstance(got, bytes) else _recover(dealer, kind, shares, threshold, out)
+        if secret is None:
             continue
-        if X25519KeyPair.from_private_bytes(private).public_bytes != mask_publics[dealer]:
+        if kind == "self-mask":
+            out.seeds[dealer] = secret
+            continue
+        if X25519KeyPair.from_private_bytes(secret).public_bytes != mask_publics[dealer]:
             out.failures.append(
                 SecretFailure(
                     dealer,
@@ -114,7 +118,7 @@ def reconstruct_all(
                 )
             )
             continue
-        out.mask_keys[dealer] = private
+        out.mask_keys[dealer] = secret
     return out
 
 

@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from secagg.crypto import aead
 from secagg.crypto.keys import X25519KeyPair
-from secagg.crypto.shamir import SECRET_BYTES, split_secret
+from secagg.crypto.shamir import SECRET_BYTES, split_secrets
 from secagg.errors import CryptoError
 from secagg.protocol.client.checks import check_keys, derive_graph
 from secagg.protocol.client.context import ClientContext, HeldShares, RoundGraph, StepAborted
@@ -89,8 +89,10 @@ def _deal(
     each neighbour's pair of shares under the key agreed with it."""
     holders = sorted(keys)  # closed neighbourhood in U1, including this client
     seed = ctx.rng.random_bytes(SECRET_BYTES)
-    key_shares = split_secret(mask_keys.private_bytes(), holders, ctx.threshold, ctx.rng)
-    seed_shares = split_secret(seed, holders, ctx.threshold, ctx.rng)
+    # One pass for both secrets; the same random draws as splitting key, then seed.
+    key_shares, seed_shares = split_secrets(
+        [mask_keys.private_bytes(), seed], holders, ctx.threshold, ctx.rng
+    )
     own: HeldShares | None = None
     share_keys: dict[int, bytes] = {}
     ciphertexts: dict[int, bytes] = {}
