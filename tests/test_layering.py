@@ -28,6 +28,7 @@ UPPER_LAYERS = (
     "secagg.analytics",
     "secagg.service",
     "secagg.identity",
+    "secagg.flower",
 )
 ENTROPY_MODULE = SRC / "crypto" / "entropy.py"
 
@@ -272,6 +273,7 @@ TOP_LEVEL = {
         "cli",
         "crypto",
         "encoding",
+        "flower",
         "graph",
         "identity",
         "protocol",
