@@ -2,8 +2,9 @@
 
 Node ``p`` returns the global model plus ``update(p)`` and reports ``weight(p)`` examples, so
 the tests can compute the plain weighted mean of the included nodes on their own. Partitions
-in ``FAIL_AT`` raise at the given secagg step (1: in training, 2..4: at a later protocol step),
-through a mod placed before ``secagg_mod``.
+in ``fail_at`` raise at the given secagg step (1: in training, 2..4: at a later protocol step),
+through a mod placed before ``secagg_mod``. The failure plan lives in the app's closures, since
+Flower's engine ships the app to worker processes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from secagg.protocol.policy import ClientPolicy
 TEST_POLICY = ClientPolicy(allow_weak_parameters=True)
 
 SHAPES = {"w": (6, 5), "b": (5,)}
-FAIL_AT: dict[int, int] = {}
 
 
 def initial_arrays() -> ArrayRecord:
@@ -56,9 +56,9 @@ def _partition(context: Context) -> int:
     return int(context.node_config["partition-id"])
 
 
-def train(msg: Message, context: Context) -> Message:
+def train(msg: Message, context: Context, fail_at: dict[int, int]) -> Message:
     p = _partition(context)
-    if FAIL_AT.get(p) == 1:
+    if fail_at.get(p) == 1:
         raise RuntimeError("this node's training crashed")
     arrays = msg.content["arrays"]
     delta = update(p)
@@ -76,21 +76,24 @@ def train(msg: Message, context: Context) -> Message:
     return Message(content, reply_to=msg)
 
 
-def failing_mod(msg: Message, context: Context, call_next: Any) -> Message:
-    """Counts this node's secagg steps in its state and raises at the configured one."""
-    state = context.state.config_records.setdefault("test-steps", ConfigRecord({"n": 0}))
-    state["n"] = int(state["n"]) + 1
-    if FAIL_AT.get(_partition(context), 0) == int(state["n"]) > 1:
-        raise RuntimeError("this node crashed mid-round")
-    return call_next(msg, context)
+def make_client_app(
+    *, fail_at: dict[int, int] | None = None, mods: list[Any] | None = None
+) -> ClientApp:
+    plan = dict(fail_at or {})
 
+    def failing_mod(msg: Message, context: Context, call_next: Any) -> Message:
+        """Counts this node's train messages in its state and raises at the planned one."""
+        steps = context.state.config_records.setdefault("test-steps", ConfigRecord({"n": 0}))
+        steps["n"] = int(steps["n"]) + 1
+        if plan.get(_partition(context), 0) == int(steps["n"]) > 1:
+            raise RuntimeError("this node crashed mid-round")
+        return call_next(msg, context)
 
-def make_client_app(*, fail_at: dict[int, int] | None = None) -> ClientApp:
-    if fail_at is not None:
-        FAIL_AT.clear()
-        FAIL_AT.update(fail_at)
-    app = ClientApp(mods=[failing_mod, make_secagg_mod(policy=TEST_POLICY)])
-    app.train()(train)
+    def train_fn(msg: Message, context: Context) -> Message:
+        return train(msg, context, plan)
+
+    app = ClientApp(mods=[failing_mod, *(mods or []), make_secagg_mod(policy=TEST_POLICY)])
+    app.train()(train_fn)
     return app
 
 
