@@ -24,6 +24,7 @@ __all__ = [
     "QueryMismatchError",
     "RemoteProtocolError",
     "RoundAbortedError",
+    "SavedSessionError",
     "SecAggError",
     "ShareError",
     "SignatureError",
@@ -55,6 +56,11 @@ class UnsafeParametersError(ConfigError):
     ) -> None:
         super().__init__(problem if override is None else f"{problem} ({override})")
         self.problem = problem
+
+
+class SavedSessionError(ConfigError):
+    """Saved client-session bytes cannot be restored: not a saved session, an unknown format
+    version, truncated, trailing or garbled data, or restore arguments that do not fit them."""
 
 
 class OutputError(SecAggError):

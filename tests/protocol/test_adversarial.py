@@ -979,7 +979,8 @@ def test_malicious_dealer_of_a_bad_share_is_the_one_named() -> None:
     replies = m.send(Round.SHARE_KEYS, keys)
     dealt = replies[4]
     assert isinstance(dealt, EncryptedShares)
-    key = m.clients[4]._share_keys[2]  # the dealer's own channel key to 2 (it is corrupt)
+    # The dealer's own channel key to 2 (it is corrupt): held by its round-2 state.
+    key = m.clients[4]._state.share_keys[2]  # type: ignore[attr-defined]
     aad = share_aad(_sid(m), 4, 2)
     key_share, seed_share = decode_share_plaintext(
         aead.open_sealed(key, dealt.ciphertexts[2], aad), 4, 2

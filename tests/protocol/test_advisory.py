@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from secagg.crypto.entropy import DeterministicRandom
 from secagg.graph import NeighbourGraph
-from secagg.protocol.client import session as client_session_module
+from secagg.protocol.client import checks as client_checks_module
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.config import RoundConfig
 from secagg.protocol.derive import (
@@ -238,7 +238,7 @@ def test_break3_signatures_replayed_from_aborted_retries_never_count(
     # Control: the same plan against the pre-fix signed message. The signatures are the ones
     # the retries' clients gave (each signed its view once there), in the old format.
     monkeypatch.setattr(
-        client_session_module,
+        client_checks_module,
         "signed_survivors_message",
         lambda sid, _seed, digest, survivors, _enc, _mask: _prefix_message(sid, digest, survivors),
     )
@@ -408,13 +408,17 @@ def test_break2_grinding_finds_nothing_it_can_use() -> None:
     assert nonce != guess
     assert not _isolated_by(NeighbourGraph(client.graph_seed or b"", range(1, GN + 1), GK), victim)
     # ...and after the reveal no other colluder nonce opens the committed list.
+    from secagg.crypto.signing import SigningKey
+    from secagg.protocol.identity import MappingRegistry
+
+    identity = SigningKey.generate(DeterministicRandom("victim-id"))  # as in _victim_view
     second = ClientSession(
         config,
         victim,
         [0],
         rng=DeterministicRandom("victim-2"),
-        identity=client._identity,
-        registry=client._registry,
+        identity=identity,
+        registry=MappingRegistry({victim: identity.public_bytes}),
         policy=WEAK_ON_PURPOSE,
     )
     advert = second.start()

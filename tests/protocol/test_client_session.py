@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
+from types import ModuleType
 
 import numpy as np
 import pytest
 
+from secagg.crypto.entropy import DeterministicRandom
+from secagg.crypto.keys import X25519KeyPair
+from secagg.crypto.shamir import Share
+from secagg.crypto.signing import SigningKey
 from secagg.errors import ConfigError, LocalProtocolError
+from secagg.protocol.client.context import HeldShares
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.client.state import ClientState
 from secagg.protocol.messages import (
@@ -174,14 +181,44 @@ def test_malformed_server_message_aborts_instead_of_raising(junk: object) -> Non
     assert h.clients[1].state is ClientState.ABORTED
 
 
+def _reachable(root: object) -> list[object]:
+    """Every object reachable from ``root`` through attributes, slots and containers."""
+    seen: set[int] = set()
+    out: list[object] = []
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, type | ModuleType):
+            continue
+        seen.add(id(obj))
+        out.append(obj)
+        if isinstance(obj, bytes | str | int | float | np.ndarray | enum.Enum) or obj is None:
+            continue
+        if isinstance(obj, dict):
+            stack += [*obj.keys(), *obj.values()]
+        elif isinstance(obj, list | tuple | set | frozenset):
+            stack += list(obj)
+        else:
+            stack += list(getattr(obj, "__dict__", {}).values())
+            for klass in type(obj).__mro__:
+                for name in getattr(klass, "__slots__", ()):
+                    if hasattr(obj, name):
+                        stack.append(getattr(obj, name))
+    return out
+
+
+SECRET_TYPES = (X25519KeyPair, SigningKey, Share, HeldShares, np.ndarray, DeterministicRandom)
+
+
 def _assert_holds_no_secrets(c: ClientSession) -> None:
-    """No key pair, self-mask seed, held share, share key or share ciphertext is left."""
-    assert c._enc_keys is None
-    assert c._mask_keys is None
-    assert c._seed == b""
-    assert c._own_shares is None
-    assert c._share_keys == {}
-    assert c._ciphertexts == {}
+    """No key pair, identity key, seed, share, share key, input vector or random source is
+    reachable from the session object (the walk covers vars() and slots, recursively)."""
+    found = [type(o).__name__ for o in _reachable(c) if isinstance(o, SECRET_TYPES)]
+    assert not found, f"a terminal session still holds {found}"
+    raw = [o for o in _reachable(c) if isinstance(o, bytes) and len(o) == 32]
+    cfg = c.config  # public: the round's ids and digests, and the graph seed
+    public = {cfg.session_id, cfg.graph_seed, cfg.context_digest, cfg.spec_digest, c.graph_seed}
+    assert set(raw) <= public, "a 32-byte value other than the round's public ones is held"
 
 
 def test_completed_semi_honest_round_leaves_no_secrets_in_clients() -> None:
@@ -206,7 +243,19 @@ def test_aborted_client_holds_no_secrets() -> None:
     h = make_harness(4, 5, 8)
     c = h.clients[1]
     c.start()
-    assert c._enc_keys is not None
+    assert any(isinstance(o, X25519KeyPair) for o in _reachable(c))  # the walk does see keys
     c.receive(KeysBroadcast(bytes(32), {}))  # wrong session
     assert c.state is ClientState.ABORTED
     _assert_holds_no_secrets(c)
+
+
+def test_client_holds_no_secret_once_it_revealed_its_shares() -> None:
+    """The state after the unmask reply needs nothing secret, so it holds nothing secret: a
+    crash dump taken while the client waits for the result reveals nothing."""
+    h = make_harness(6, 5, 8)
+    request = _drive_to_unmask(h, skip_shares=0, skip_masked=6)
+    client = h.clients[1]
+    assert any(isinstance(o, HeldShares) for o in _reachable(client))  # until the reply
+    client.receive(request)
+    assert client.state is ClientState.AWAIT_RESULT
+    _assert_holds_no_secrets(client)

@@ -43,7 +43,7 @@ def test_masked_input_is_uniform(bits: int) -> None:
 
     h = make_harness(5, 50_000, bits, seed=21)
     h.inputs[0] = 7  # a constant input: anything but uniform
-    h.clients[1]._data[:] = 7
+    h.clients[1]._state.data[:] = 7  # type: ignore[attr-defined]
     h.hook = hook
     h.run()
     (vector,) = captured
