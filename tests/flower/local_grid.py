@@ -12,6 +12,8 @@ from typing import Any
 
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.common.serde import context_from_proto, context_to_proto
+from flwr.proto.message_pb2 import Context as ProtoContext
 from flwr.serverapp import Grid
 from flwr.supercore.task_identity import TaskIdentity
 
@@ -30,6 +32,9 @@ class LocalGrid(Grid):
             for node, cfg in node_configs.items()
         }
         self.silent: set[int] = set()
+        # True: every message runs on a copy of the node's state made through Flower's own
+        # serialization, as when consecutive messages run on different workers.
+        self.fresh_workers = False
         self.outgoing: list[Message] = []
         self.calls: list[list[Message]] = []
 
@@ -64,8 +69,13 @@ class LocalGrid(Grid):
             node = msg.metadata.dst_node_id
             if node in self.silent:
                 continue
+            context = self.contexts[node]
+            if self.fresh_workers:
+                wire = context_to_proto(context).SerializeToString()
+                context = context_from_proto(ProtoContext.FromString(wire))
+                self.contexts[node] = context
             try:
-                reply = self.app(msg, self.contexts[node])
+                reply = self.app(msg, context)
             except Exception as exc:  # what Flower's engine does too
                 reply = Message(Error(code=2, reason=f"{type(exc).__name__}"), reply_to=msg)
             self.outgoing.append(reply)

@@ -260,3 +260,27 @@ def test_options_are_checked() -> None:
         SecAggGrid(inner, clip=-1.0)
     with pytest.raises(ConfigError, match="min_clients"):
         SecAggGrid(inner, min_clients=1)
+
+
+def test_the_session_lives_in_context_state_as_bytes_and_survives_serialization() -> None:
+    """Every message runs on a context rebuilt from its wire form (a fresh worker each time)."""
+    inner, grid = _grid({3: 1, 7: 3})
+    inner.fresh_workers = True
+    seen: list[bytes] = []
+    real = inner.app
+
+    def app(msg: Message, ctx: Any) -> Message:
+        reply = real(msg, ctx)
+        record = ctx.state.config_records.get("secagg-session")
+        if record is not None:
+            assert isinstance(record["session"], bytes)
+            seen.append(record["session"])
+        return reply
+
+    inner.app = app  # type: ignore[assignment]
+    result = _start(fs.FedAvg(fraction_evaluate=0.0), grid)
+    (report,) = grid.reports
+    assert len(seen) >= 8 * 3
+    included = [p for p in range(10) if p not in (3, 7)]
+    assert report.mean_error_bound is not None
+    _assert_mean_of(included, result.arrays, report.mean_error_bound)

@@ -98,7 +98,7 @@ def _handle(
             return reply  # the server drops this node; nothing of its data was sent
         frames = _start(msg, reply, context, setup, policy)
     elif step == STEP_FRAMES:
-        frames = _continue(record, context)
+        frames = _continue(record, context, policy)
     else:
         raise MalformedMessageError(f"unknown secagg step {step!r}")
     return Message(RecordDict({RECORD_KEY: frames_record(frames)}), reply_to=msg)
@@ -179,9 +179,11 @@ def _spec_clip(setup: SetupStep) -> float:
     return float(spec.clip)
 
 
-def _continue(record: Mapping[str, Any], context: Context) -> list[bytes]:
+def _continue(
+    record: Mapping[str, Any], context: Context, policy: ClientPolicy | None
+) -> list[bytes]:
     """Feed one server frame to this node's session; returns the reply frames."""
-    session = load_session(context)
+    session = load_session(context, policy)
     if session is None:
         raise RemoteProtocolError(
             AbortReason.UNEXPECTED_MESSAGE.value,
