@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("flwr", reason="the flower extra is not installed")
 
@@ -282,5 +284,29 @@ def test_the_session_lives_in_context_state_as_bytes_and_survives_serialization(
     (report,) = grid.reports
     assert len(seen) >= 8 * 3
     included = [p for p in range(10) if p not in (3, 7)]
+    assert report.mean_error_bound is not None
+    _assert_mean_of(included, result.arrays, report.mean_error_bound)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    fail_at=st.dictionaries(st.integers(0, 9), st.integers(1, 4), max_size=4),
+    silent=st.sets(st.integers(0, 9), max_size=1),
+)
+def test_any_dropout_schedule_gives_the_mean_of_the_included_or_no_reply(
+    fail_at: dict[int, int], silent: set[int]
+) -> None:
+    inner, grid = _grid(fail_at)
+    inner.silent = {NODE_OF[p] for p in silent}
+    result = _start(fs.FedAvg(fraction_evaluate=0.0), grid)
+    (report,) = grid.reports
+    if report.aborted is not None:
+        assert len(result.arrays) == 0
+        return
+    partition_of = {node: p for p, node in NODE_OF.items()}
+    included = sorted(partition_of[node] for node in report.included)
+    gone = set(fail_at) | silent
+    # only nodes that failed after sending their masked input (step 4) may still be included
+    assert all(fail_at.get(p) == 4 for p in set(included) & gone)
     assert report.mean_error_bound is not None
     _assert_mean_of(included, result.arrays, report.mean_error_bound)

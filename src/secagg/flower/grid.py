@@ -128,6 +128,7 @@ class SecAggGrid(Grid):  # type: ignore[misc]  # flwr is untyped for mypy withou
         self.metric_clip = float(metric_clip)
         self.min_clients = min_clients
         self._strategy_checked = strategy is not None
+        self._strategy = strategy
         if strategy is not None:
             check_strategy(strategy)
         self.reports: list[FlowerRoundReport] = []
@@ -200,7 +201,7 @@ class SecAggGrid(Grid):  # type: ignore[misc]  # flwr is untyped for mypy withou
             _log.warning("secagg: no round: %s", report.aborted)
             return []
         base = _global_model(batch)
-        weight_key = _weight_key(calling_strategy())
+        weight_key = _weight_key(calling_strategy() or self._strategy)
         ordered = sorted(batch, key=lambda m: m.metadata.dst_node_id)
         node_of = {i: m.metadata.dst_node_id for i, m in enumerate(ordered, start=1)}
         index_of = {node: i for i, node in node_of.items()}
