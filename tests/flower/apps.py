@@ -57,6 +57,8 @@ def _partition(context: Context) -> int:
 
 
 def train(msg: Message, context: Context, fail_at: dict[int, int]) -> Message:
+    # The mod hands the user's function the strategy's message without secagg's record.
+    assert "secagg" not in msg.content.config_records
     p = _partition(context)
     if fail_at.get(p) == 1:
         raise RuntimeError("this node's training crashed")
