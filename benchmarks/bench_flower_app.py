@@ -257,16 +257,21 @@ def child(impl: str, n: int, size: int, dropout: float) -> dict[str, Any]:
     return out
 
 
-def configurations(quick: bool) -> list[tuple[str, int, int, float]]:
+def configurations(
+    quick: bool,
+    ns: tuple[int, ...] = NS,
+    sizes: tuple[int, ...] = SIZES,
+    dropouts: tuple[float, ...] = DROPOUTS,
+) -> list[tuple[str, int, int, float]]:
     if quick:
         return [(impl, 10, 10**4, d) for d in DROPOUTS for impl in IMPLS]
-    return [(impl, n, size, d) for size in SIZES for n in NS for d in DROPOUTS for impl in IMPLS]
+    return [(impl, n, size, d) for size in sizes for n in ns for d in dropouts for impl in IMPLS]
 
 
-def run_all(quick: bool, timeout: float) -> list[dict[str, Any]]:
+def run_all(quick: bool, timeout: float, **only: Any) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     capped: list[tuple[str, int, int, float]] = []
-    for impl, n, size, dropout in configurations(quick):
+    for impl, n, size, dropout in configurations(quick, **only):
         smaller = [
             c for c in capped if c[0] == impl and c[3] == dropout and c[1] <= n and c[2] <= size
         ]
@@ -381,20 +386,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="cap per configuration (s)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", nargs=4, metavar=("IMPL", "N", "SIZE", "DROPOUT"))
+    parser.add_argument("--ns", type=int, nargs="+", default=list(NS))
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--dropouts", type=float, nargs="+", default=list(DROPOUTS))
+    parser.add_argument("--tag", default="", help="suffix of the result files")
     args = parser.parse_args(argv)
     if args.child:
         impl, n, size, dropout = args.child
         result = child(impl, int(n), int(size), float(dropout))
         print("RESULT " + json.dumps(result), flush=True)
         return 0
-    rows = run_all(args.quick, args.timeout)
+    rows = run_all(
+        args.quick,
+        args.timeout,
+        ns=tuple(args.ns),
+        sizes=tuple(args.sizes),
+        dropouts=tuple(args.dropouts),
+    )
     table = render(rows)
     print(table)
     if not args.quick:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "flower_app.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
-        (args.out / "flower_app.md").write_text(table + "\n", encoding="utf-8")
-        plot(rows, args.out / "flower_app.png")
+        stem = f"flower_app{args.tag}"
+        (args.out / f"{stem}.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+        (args.out / f"{stem}.md").write_text(table + "\n", encoding="utf-8")
+        plot(rows, args.out / f"{stem}.png")
     return 0
 
 
