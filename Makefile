@@ -4,6 +4,7 @@
 # the plot extra (matplotlib, for the emoji example's chart in tests) and the metrics extra
 # (prometheus_client, grpcio-health-checking: the operator tests) are
 # installed by the targets that use them. Each install has its own stamp.
+# The flower extra (flwr[simulation] 1.42, with Ray) lets tests/flower run in `make test`.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -21,7 +22,7 @@ $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
 	touch $(DEMO_STAMP)
 
 $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e '.[test,torch,plot,metrics]'
+	$(PY) -m pip install --quiet -e '.[test,torch,plot,metrics,flower]'
 	touch $(TEST_STAMP) $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)

@@ -35,6 +35,11 @@ and Flower together in ``benchmarks/.venv``: secagg's generated code runs on Flo
 ``SECAGG_BENCH_FLWR_PYTHON=/path/to/python``.
 
     python -m benchmarks flower [--quick]
+    python -m benchmarks flower --app [--quick] [--timeout S]
+
+``--app`` runs the other comparison, inside Flower's simulation engine: one Flower app secured
+by Flower's ``SecAggPlusWorkflow``/``secaggplus_mod`` or by ``secagg.flower``, n = 10, 50, 100,
+P = 10^5 and 10^6, 0% and 10% dropout (:mod:`benchmarks.bench_flower_app`).
 """
 
 from __future__ import annotations
@@ -360,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if child_main(argv, run_flower):
         return 0
+    if "--app" in argv:
+        from benchmarks import bench_flower_app
+
+        return bench_flower_app.main([a for a in argv if a != "--app"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=2)

@@ -29,6 +29,7 @@ UPPER_LAYERS = (
     "secagg.service",
     "secagg.identity",
     "secagg.parallel",
+    "secagg.flower",
 )
 ENTROPY_MODULE = SRC / "crypto" / "entropy.py"
 
@@ -273,6 +274,7 @@ TOP_LEVEL = {
         "cli",
         "crypto",
         "encoding",
+        "flower",
         "graph",
         "identity",
         "parallel",

@@ -33,6 +33,7 @@ __all__ = [
     "SpecMismatchError",
     "TransportError",
     "UnsafeParametersError",
+    "UnsupportedStrategyError",
 ]
 
 
@@ -172,3 +173,9 @@ class QueryMismatchError(SecAggError):
 
 class TransportError(SecAggError):
     """The network layer failed (connection, deadline, message framing)."""
+
+
+class UnsupportedStrategyError(ConfigError):
+    """A federated-learning strategy needs individual client updates, which secure aggregation
+    never reveals (e.g. median, trimmed mean, Krum, Bulyan); only weighted-mean strategies
+    run on a securely aggregated reply."""

@@ -30,6 +30,7 @@ class DropReason(StrEnum):
     TRANSPORT = "transport-error"
     OVERSIZED = "oversized-message"
     BAD_REVEAL = "bad-reveal"
+    NODE_ERROR = "node-error"  # Flower: the node answered a step with an error reply
 
 
 class AbortReason(StrEnum):

@@ -1,0 +1,1 @@
+"""A small Flower app: softmax regression in NumPy, trained with or without secure aggregation."""
