@@ -88,7 +88,8 @@ CASES: dict[str, tuple[Round, Callable[[ClientMessage], ClientMessage], DropReas
     "truncated-ciphertext": (
         Round.SHARE_KEYS,
         lambda m: _shares(m, _truncate),
-        DropReason.WRONG_LENGTH,
+        # A ciphertext's size is a message field (172 bytes): refused at the session's door.
+        DropReason.MALFORMED,
     ),
     "short-vector": (
         Round.MASKED_INPUT,
