@@ -28,6 +28,7 @@ UPPER_LAYERS = (
     "secagg.analytics",
     "secagg.service",
     "secagg.identity",
+    "secagg.sharding",
 )
 ENTROPY_MODULE = SRC / "crypto" / "entropy.py"
 
@@ -276,6 +277,7 @@ TOP_LEVEL = {
         "identity",
         "protocol",
         "service",
+        "sharding",
         "simulation",
         "transport",
     },

@@ -18,6 +18,7 @@ from secagg.cli.analytics_io import analytics_options, load_spec, read_values
 from secagg.cli.console import err_console
 from secagg.cli.explain import describe, peer_text
 from secagg.cli.inputs import load_ca_certificates, load_input_vector
+from secagg.cli.shards_cmd import coordinator_option, shard_server
 from secagg.cli.task_input import command_input, fixed_input
 from secagg.encoding.context import context_file_digest
 from secagg.encoding.ring import to_ring
@@ -31,7 +32,8 @@ __all__ = ["client_command"]
 
 
 @click.command("client")
-@click.option("--server", "-s", required=True, help="The server's HOST:PORT.")
+@click.option("--server", "-s", default=None, help="The server's HOST:PORT.")
+@coordinator_option
 @click.option(
     "--input",
     "-i",
@@ -160,7 +162,7 @@ __all__ = ["client_command"]
 )
 @click.option("--stall-at", default=None, hidden=True, help="Testing: stop answering at a round.")
 def client_command(
-    server: str,
+    server: str | None,
     input_path: Path | None,
     name: str | None,
     insecure: bool,
@@ -187,6 +189,7 @@ def client_command(
     epsilon: float | None,
     delta: float,
     min_contributors: int | None,
+    coordinator: str | None = None,
 ) -> None:
     """Join a round at SERVER with the vector in INPUT; exit 0 when it was included.
 
@@ -248,6 +251,8 @@ def client_command(
     def progress(line: str) -> None:
         print(f"secagg client {client.name}: {line}", file=sys.stderr, flush=True)
 
+    # A sharded round: the coordinator names this client's shard (see secagg.cli.shards_cmd).
+    server, name = shard_server(server, coordinator, name, insecure, roots, timeout, wait)
     client = Client(
         server,
         name=name,

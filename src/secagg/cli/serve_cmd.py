@@ -21,6 +21,7 @@ from secagg.cli.console import err_console, plain
 from secagg.cli.jsonlog import json_logger
 from secagg.cli.options import cli_wording, round_options
 from secagg.cli.report_files import ReportFiles
+from secagg.cli.shards_cmd import serve_sharded, shard_options
 from secagg.cli.spec_file import load_spec_file
 from secagg.encoding.context import context_file_digest
 from secagg.errors import ConfigError, OutputError, UnsafeParametersError
@@ -221,6 +222,7 @@ def _address(_ctx: click.Context, _param: click.Parameter, value: str) -> Addres
     help="PEM private key of the server.",
 )
 @analytics_options
+@shard_options
 def serve_command(
     address: Address,
     clients: int,
@@ -256,6 +258,9 @@ def serve_command(
     epsilon: float | None,
     delta: float,
     min_contributors: int | None,
+    shards: int | None = None,
+    min_shard_size: int = 100,
+    ray_address: str | None = None,
 ) -> None:
     """Run aggregation rounds for clients connecting over gRPC.
 
@@ -267,7 +272,14 @@ def serve_command(
     With --query the round answers that analytics query (its bit width and length come
     from the query): OUTPUT/analytics.json, OUTPUT/analytics.csv and a printed table, and no
     sum at all below --min-contributors.
+    With --shards N the round runs as N shard servers behind a coordinator at --address
+    (see docs/scaling.md).
     """
+    if shards is not None:  # a sharded round: see secagg.cli.shards_cmd
+        serve_sharded(click.get_current_context().params)
+        return
+    if ray_address is not None:
+        raise click.UsageError("--ray-address places shards: it needs --shards")
     if old_dropout_rate is not None:
         click.echo("secagg serve: --dropout-rate is now --design-dropout-rate", err=True)
         dropout_rate = old_dropout_rate
