@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,20 +14,14 @@ from secagg.sharding.coordinator import find_shard
 from secagg.sharding.ray_hosts import ray_shards
 from secagg.sharding.run import ShardedRound, run_sharded_round
 from secagg.transport.client import Client
-from tests.ray_helpers import RAY_WARNINGS, local_cluster
+from tests.ray_helpers import RAY_WARNINGS
 
 ray = pytest.importorskip("ray", reason="Ray shard hosts need the 'ray' extra")
 
 pytestmark = RAY_WARNINGS
 
 
-@pytest.fixture(scope="module")
-def two_nodes() -> Iterator[object]:
-    with local_cluster(nodes=2) as cluster:
-        yield cluster
-
-
-def test_ray_hosted_shards_sum_exactly(two_nodes: object, tmp_path: Path) -> None:
+def test_ray_hosted_shards_sum_exactly(ray_cluster: object, tmp_path: Path) -> None:
     n, dim = 6, 4
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

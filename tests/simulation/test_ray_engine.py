@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 
@@ -14,18 +12,11 @@ from secagg.protocol.messages import MaskedInput, Round
 from secagg.protocol.policy import ClientPolicy
 from secagg.protocol.server.session import ServerSession
 from secagg.simulation.ray_engine import ClientBatch
-from tests.ray_helpers import RAY_WARNINGS, local_cluster
+from tests.ray_helpers import RAY_WARNINGS
 
 ray = pytest.importorskip("ray", reason="the ray engine needs the 'ray' extra")
 
 pytestmark = RAY_WARNINGS
-
-
-@pytest.fixture(scope="module")
-def two_nodes() -> Iterator[object]:
-    """A head and a worker raylet on this machine, one CPU each."""
-    with local_cluster(nodes=2) as cluster:
-        yield cluster
 
 
 def _inputs(n: int, dim: int, bits: int, seed: int = 0) -> np.ndarray:
@@ -33,7 +24,7 @@ def _inputs(n: int, dim: int, bits: int, seed: int = 0) -> np.ndarray:
 
 
 @pytest.mark.parametrize("bits", [20, 32])
-def test_exact_sum_with_dropouts_in_every_round(two_nodes: object, bits: int) -> None:
+def test_exact_sum_with_dropouts_in_every_round(ray_cluster: object, bits: int) -> None:
     assert len([n for n in ray.nodes() if n["Alive"]]) == 2
     x = _inputs(60, 16, bits)
     dropout = {0: "advertise-keys", 7: "share-keys", 19: "masked-input", 33: "unmasking"}
@@ -50,7 +41,7 @@ def test_exact_sum_with_dropouts_in_every_round(two_nodes: object, bits: int) ->
     assert result.client_bytes_sent == local.client_bytes_sent
 
 
-def test_malicious_mode_is_exact(two_nodes: object) -> None:
+def test_malicious_mode_is_exact(ray_cluster: object) -> None:
     x = _inputs(24, 8, 32, seed=2)
     result = secagg.simulate(
         x, bits=32, engine="ray", batch_size=12, mode="malicious", dropout={3: 2}, seed=9
@@ -61,7 +52,7 @@ def test_malicious_mode_is_exact(two_nodes: object) -> None:
     assert "consistency-check" in result.timings
 
 
-def test_too_many_dropouts_abort(two_nodes: object) -> None:
+def test_too_many_dropouts_abort(ray_cluster: object) -> None:
     x = _inputs(20, 4, 16)
     with pytest.raises(RoundAbortedError):
         secagg.simulate(
