@@ -433,6 +433,7 @@ def dispatch(arguments: dict[str, Any]) -> SimulationResult:
     if arguments.pop("workers") != 1:
         raise ConfigError("workers= spreads the local engine's unmasking; drop it with 'ray'")
     for name, default in (
+        ("observer", None),  # simulate's observer hook, where the local engine has one
         ("weights", None),
         ("dp", None),
         ("report_clipping", False),
@@ -440,7 +441,7 @@ def dispatch(arguments: dict[str, Any]) -> SimulationResult:
         ("quant_bits", 16),
         ("clip_mode", "coordinate"),
     ):
-        if arguments.pop(name) != default:
+        if arguments.pop(name, default) != default:
             raise ConfigError(f"{name}= needs float mode, which engine='ray' does not run")
     bits = arguments.pop("bits")
     if bits is None:
