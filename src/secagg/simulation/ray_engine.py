@@ -432,8 +432,9 @@ def dispatch(arguments: dict[str, Any]) -> SimulationResult:
         )
     if arguments.pop("workers") != 1:
         raise ConfigError("workers= spreads the local engine's unmasking; drop it with 'ray'")
+    if arguments.pop("observer", None) is not None:  # where simulate has one
+        raise ConfigError("observer= watches the local engine's driver; engine='ray' has none")
     for name, default in (
-        ("observer", None),  # simulate's observer hook, where the local engine has one
         ("weights", None),
         ("dp", None),
         ("report_clipping", False),
