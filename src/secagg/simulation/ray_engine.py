@@ -157,9 +157,10 @@ class ClientBatch:
         if final:
             step.clients_total = step.client_max = 0.0
             step.clients = 0
-        if round_ == Round.MASKED_INPUT and step.replies:
-            step.partial, step.also_sent = _partial_sum(step.replies, self._config.bits)
-            step.replies = {}
+        masked = {i: r for i, r in step.replies.items() if isinstance(r, MaskedInput)}
+        if masked:  # an Abort (a client that gave up) still goes to the server as itself
+            step.partial, step.also_sent = _partial_sum(masked, self._config.bits)
+            step.replies = {i: r for i, r in step.replies.items() if i not in masked}
         return step
 
     def _run(self, step: _Step, index: int, act: Callable[[], ClientMessage | None]) -> None:
@@ -175,24 +176,18 @@ class ClientBatch:
 
 
 def _partial_sum(
-    replies: Mapping[int, ClientMessage], bits: int
+    replies: Mapping[int, MaskedInput], bits: int
 ) -> tuple[tuple[int, npt.NDArray[np.unsignedinteger]], list[int]]:
     """Add the batch's masked vectors (wrapping in the word type, as the server's sum does)."""
     senders = sorted(replies)
-    total = np.zeros_like(_vector(replies[senders[0]]))
+    total = np.zeros_like(replies[senders[0]].vector)
     for index in senders:
-        np.add(total, _vector(replies[index]), out=total)
+        np.add(total, replies[index].vector, out=total)
     if bits not in (32, 64):
         # The server refuses words above b bits; 2^b divides the word size, so reducing the
         # partial sum changes nothing mod 2^b.
         np.bitwise_and(total, ring_mask(bits), out=total)
     return (senders[0], total), senders[1:]
-
-
-def _vector(msg: ClientMessage) -> npt.NDArray[np.unsignedinteger]:
-    if not isinstance(msg, MaskedInput):
-        raise ConfigError(f"a client answered the masked-input round with {type(msg).__name__}")
-    return msg.vector
 
 
 def _ray() -> Any:
