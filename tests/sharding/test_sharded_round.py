@@ -168,3 +168,24 @@ def test_serve_refuses_shards_it_cannot_fill(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, [*args, "--min-shard-size", "2", "--degree", "3"])
     assert result.exit_code == 2
     assert "--shards does not take --degree" in result.output
+
+
+def test_sigterm_ends_every_shard_and_reports_them(tmp_path: Path) -> None:
+    """Stopping the master stops its shard processes (none left behind) and still reports."""
+    address, out = _free_address(), tmp_path / "out"
+    server = _serve(address, out, 4, 2, 2, 3)
+    deadline = time.monotonic() + 120
+    while not (out / "shards.json").exists():
+        assert server.poll() is None, server.communicate()[0]
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    pids = [s["pid"] for s in json.loads((out / "shards.json").read_text())]
+    server.send_signal(signal.SIGTERM)
+    stdout, _ = server.communicate(timeout=120)
+    assert server.returncode == 1, stdout
+    assert "no shard released a sum" in stdout
+    report = json.loads((out / "report.json").read_text())
+    assert [s["status"] for s in report["shards"]] == ["aborted", "aborted"]
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -25,6 +25,8 @@ __all__ = ["ASSIGN_METHOD", "Coordinator", "find_shard", "find_shard_sync"]
 SERVICE = "secagg.Coordinator"
 ASSIGN_METHOD = f"/{SERVICE}/Assign"
 _MAX_REQUEST_BYTES = MAX_NAME_BYTES + 64
+# Retried while ``wait`` lasts: no coordinator yet, or a call lost in a connection burst.
+_TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
 
 
 class Coordinator:
@@ -95,7 +97,8 @@ async def find_shard(
     """Ask the coordinator at ``coordinator`` which shard client ``name`` joins: (index, address).
 
     ``credentials`` None means plaintext (loopback testing only). While the coordinator is not
-    up yet the call is retried with jittered backoff for up to ``wait`` seconds.
+    up yet (or a call is cancelled in a burst of connections) the call is retried with
+    jittered backoff for up to ``wait`` seconds.
     """
     request = json.dumps({"name": name}).encode()
     loop = asyncio.get_running_loop()
@@ -112,7 +115,7 @@ async def find_shard(
                 reply = await channel.unary_unary(ASSIGN_METHOD)(request, timeout=timeout)
             return _parse_reply(reply)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() is not grpc.StatusCode.UNAVAILABLE or loop.time() >= deadline:
+            if exc.code() not in _TRANSIENT or loop.time() >= deadline:
                 raise TransportError(
                     f"the coordinator at {coordinator} refused an assignment: "
                     f"{exc.code().name} {exc.details() or ''}".strip()

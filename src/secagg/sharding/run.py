@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from secagg.sharding.master import ShardedResult, ShardOutcome, ShardStatus, com
 
 __all__ = ["ShardHandle", "ShardedRound", "run_sharded_round"]
 
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 START_TIMEOUT = 120.0  # seconds for a shard process to start listening
 
 
@@ -93,9 +95,14 @@ async def run_sharded_round(
         port = await coordinator.start(coordinator_address, credentials)
         host = coordinator_address.rsplit(":", 1)[0]
         log(f"coordinator listening on {host}:{port}; {len(shards)} shards: {addresses}")
+        loop = asyncio.get_running_loop()
+        for sig in _SIGNALS:  # end the shards' rounds (each reports itself interrupted)
+            loop.add_signal_handler(sig, _stop_all, shards, log, sig)
         try:
             outcomes = list(await asyncio.gather(*(asyncio.to_thread(s.wait) for s in shards)))
         finally:
+            for sig in _SIGNALS:
+                loop.remove_signal_handler(sig)
             await coordinator.stop()
     except BaseException:
         for shard in shards:
@@ -114,6 +121,12 @@ async def run_sharded_round(
             np.save(fh, result.total)
     _write_json(spec.output / "report.json", result.to_json())
     return result
+
+
+def _stop_all(shards: list[ShardHandle], log: Callable[[str], None], sig: signal.Signals) -> None:
+    log(f"stopped by {sig.name}: ending every shard's round")
+    for shard in shards:
+        shard.stop()
 
 
 def _write_json(path: Path, data: object) -> None:
