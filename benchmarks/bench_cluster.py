@@ -84,7 +84,7 @@ def _clients_main(coordinator: str, names: list[str], dim: int, stall: str | Non
     from secagg.transport.client import Client
 
     async def one(name: str) -> None:
-        shard, address = await find_shard(coordinator, name, wait=60)
+        shard, address = await find_shard(coordinator, name, wait=600)
         vector = _vector(name, dim)
         stall_at = Round.MASKED_INPUT if stall is not None and shard == int(stall) else None
         client = Client(address, name=name, insecure=True, timeout=600, stall_at=stall_at)
