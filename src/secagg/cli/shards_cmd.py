@@ -18,8 +18,6 @@ import click
 
 from secagg.cli.console import err_console, plain
 from secagg.errors import ConfigError
-from secagg.sharding.assign import balanced_capacities
-from secagg.sharding.run import ShardedRound, local_shards, run_sharded_round
 
 __all__ = ["coordinator_option", "serve_sharded", "shard_options", "shard_server"]
 
@@ -89,6 +87,10 @@ def shard_options(func: F) -> F:
 
 def serve_sharded(params: dict[str, Any]) -> None:
     """Run ``secagg serve --shards N`` with the serve command's parsed ``params``."""
+    # Imported here: an unsharded `secagg serve` or `secagg client` never loads them.
+    from secagg.sharding.assign import balanced_capacities
+    from secagg.sharding.run import ShardedRound, local_shards, run_sharded_round
+
     shards = int(params["shards"])
     min_size = int(params["min_shard_size"])
     for name, what in _REFUSED:
