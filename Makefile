@@ -22,7 +22,7 @@ $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
 	touch $(DEMO_STAMP)
 
 $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e '.[test,torch,plot,metrics,flower]'
+	$(PY) -m pip install --quiet -e '.[test,torch,plot,metrics,flower,ray]'
 	touch $(TEST_STAMP) $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)

@@ -30,6 +30,7 @@ UPPER_LAYERS = (
     "secagg.identity",
     "secagg.parallel",
     "secagg.flower",
+    "secagg.sharding",
 )
 ENTROPY_MODULE = SRC / "crypto" / "entropy.py"
 
@@ -280,6 +281,7 @@ TOP_LEVEL = {
         "parallel",
         "protocol",
         "service",
+        "sharding",
         "simulation",
         "transport",
     },

@@ -21,6 +21,7 @@ from secagg.cli.analytics_io import analytics_options, load_spec, read_values
 from secagg.cli.console import err_console
 from secagg.cli.explain import describe, peer_text
 from secagg.cli.inputs import load_ca_certificates, load_input_vector
+from secagg.cli.shards_cmd import coordinator_option, shard_server
 from secagg.cli.task_input import command_input, fixed_input
 from secagg.crypto.ring import to_ring
 from secagg.encoding.context import context_file_digest
@@ -34,7 +35,8 @@ __all__ = ["client_command"]
 
 
 @click.command("client")
-@click.option("--server", "-s", required=True, help="The server's HOST:PORT.")
+@click.option("--server", "-s", default=None, help="The server's HOST:PORT.")
+@coordinator_option
 @click.option(
     "--input",
     "-i",
@@ -207,7 +209,7 @@ def client_command(**kwargs: Any) -> None:
 class _Args:
     """The command line of ``secagg client``, as parsed by click."""
 
-    server: str
+    server: str | None
     input_path: Path | None
     name: str | None
     insecure: bool
@@ -234,6 +236,7 @@ class _Args:
     epsilon: float | None
     delta: float
     min_contributors: int | None
+    coordinator: str | None = None
 
 
 def _check_usage(args: _Args) -> AnalyticsRound | None:
@@ -303,9 +306,13 @@ def _client(args: _Args, expected_digest: bytes | None) -> Client:
     def progress(line: str) -> None:
         print(f"secagg client {client.name}: {line}", file=sys.stderr, flush=True)
 
+    # A sharded round: the coordinator names this client's shard (see secagg.cli.shards_cmd).
+    server, name = shard_server(
+        args.server, args.coordinator, args.name, args.insecure, roots, args.timeout, args.wait
+    )
     client = Client(
-        args.server,
-        name=args.name,
+        server,
+        name=name,
         insecure=args.insecure,
         root_certificates=roots,
         tls_server_name=args.tls_server_name,

@@ -21,6 +21,7 @@ from secagg.cli.options import cli_wording
 from secagg.cli.report_files import ReportFiles
 from secagg.cli.serve_options import serve_options
 from secagg.cli.serve_run import Setup, analytics_answer, serve
+from secagg.cli.shards_cmd import serve_sharded, shard_options
 from secagg.cli.spec_file import load_spec_file
 from secagg.encoding.context import context_file_digest
 from secagg.errors import ConfigError, OutputError, UnsafeParametersError
@@ -73,10 +74,14 @@ class _Args:
     epsilon: float | None
     delta: float
     min_contributors: int | None
+    shards: int | None = None
+    min_shard_size: int = 100
+    ray_address: str | None = None
 
 
 @click.command("serve")
 @serve_options
+@shard_options
 def serve_command(**kwargs: Any) -> None:
     """Run aggregation rounds for clients connecting over gRPC.
 
@@ -88,7 +93,14 @@ def serve_command(**kwargs: Any) -> None:
     With --query the round answers that analytics query (its bit width and length come
     from the query): OUTPUT/analytics.json, OUTPUT/analytics.csv and a printed table, and no
     sum at all below --min-contributors.
+    With --shards N the round runs as N shard servers behind a coordinator at --address
+    (see docs/scaling.md).
     """
+    if kwargs.get("shards") is not None:  # a sharded round: see secagg.cli.shards_cmd
+        serve_sharded(click.get_current_context().params)
+        return
+    if kwargs.get("ray_address") is not None:
+        raise click.UsageError("--ray-address places shards: it needs --shards")
     args = _Args(**kwargs)
     if args.old_dropout_rate is not None:
         click.echo("secagg serve: --dropout-rate is now --design-dropout-rate", err=True)

@@ -241,6 +241,8 @@ def simulate(
     dp: DPConfig | None = None,
     context_digest: bytes | None = None,
     observer: RoundObserver | None = None,
+    engine: str = "local",
+    **engine_options: Any,
 ) -> SimulationResult:
     """Run one secure-aggregation round in-process, with real cryptography and dropouts.
 
@@ -271,9 +273,16 @@ def simulate(
     and server steps, messages, drops) to measure what it wants. ``workers`` > 1 spreads
     the server's mask removal over that many processes. ``context_digest`` (32 bytes) is bound
     into the round config, hence into every key derivation and signature.
+    ``engine="ray"`` hosts the clients in Ray actors (integer mode; options ``batch_size``,
+    ``ray_address``; see :mod:`secagg.simulation.ray_engine`).
 
     Raises :class:`RoundAbortedError` when too few clients survive; never returns a partial sum.
     """
+    if engine != "local" or engine_options:  # e.g. "ray": the clients live elsewhere
+        arguments = dict(locals())
+        from secagg.simulation.ray_engine import dispatch
+
+        return dispatch(arguments)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers must be a positive integer, got {workers!r}")
     if bits is not None:
