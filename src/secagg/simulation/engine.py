@@ -22,13 +22,12 @@ from secagg.graph import NeighbourGraph
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.config import Mode, RoundConfig
 from secagg.protocol.driver import run_round
-from secagg.protocol.dropped import Dropped
 from secagg.protocol.messages import Round
 from secagg.protocol.observer import Observers, RoundObserver
 from secagg.protocol.policy import ClientPolicy
 from secagg.protocol.server.session import ServerSession
 from secagg.simulation.inputs import as_matrix, check_bits_arg, check_weight
-from secagg.simulation.result import PhaseTiming, SimulationResult
+from secagg.simulation.result import PhaseTiming, SimulationResult, zero_based_outcome
 from secagg.simulation.schedule import Dropout, dropout_schedule
 from secagg.simulation.timing import TimingObserver
 
@@ -197,13 +196,7 @@ def _fork(rng: RandomSource, label: str) -> RandomSource:
 
 def _result(server: ServerSession, config: RoundConfig, timing: TimingObserver) -> SimulationResult:
     result = server.result  # raises RoundAbortedError when the round aborted
-    included = [i - 1 for i in result.included]
-    kept = set(included)
-    dropped = {
-        i - 1: Dropped(r, reason, detail)
-        for i, (r, reason, detail) in result.dropped.items()
-        if i - 1 not in kept
-    }
+    included, dropped = zero_based_outcome(result)
     return SimulationResult(
         total=result.total,
         included=included,

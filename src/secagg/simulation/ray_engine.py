@@ -31,7 +31,6 @@ from secagg.errors import ConfigError, RoundAbortedError
 from secagg.protocol.client.session import ClientSession
 from secagg.protocol.config import Mode, RoundConfig
 from secagg.protocol.derive import round_graph
-from secagg.protocol.dropped import Dropped
 from secagg.protocol.messages import (
     ClientMessage,
     MaskedInput,
@@ -44,7 +43,7 @@ from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
 from secagg.simulation.engine import _DESIGN_DROPOUT_RATE
 from secagg.simulation.inputs import as_matrix, check_bits_arg
-from secagg.simulation.result import PhaseTiming, SimulationResult
+from secagg.simulation.result import PhaseTiming, SimulationResult, zero_based_outcome
 from secagg.simulation.schedule import dropout_schedule
 
 __all__ = ["DEFAULT_BATCH_SIZE", "simulate_ray"]
@@ -381,13 +380,7 @@ def _drive(
         )
         collect(steps, PhaseTiming() if final else timings.setdefault(round_.label, PhaseTiming()))
     result = server.result  # raises RoundAbortedError when the round aborted
-    included = [i - 1 for i in result.included]
-    members = set(included)
-    dropped = {
-        i - 1: Dropped(r, reason, detail)
-        for i, (r, reason, detail) in result.dropped.items()
-        if i - 1 not in members
-    }
+    included, dropped = zero_based_outcome(result)
     return SimulationResult(
         total=result.total,
         included=included,

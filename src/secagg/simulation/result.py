@@ -13,9 +13,10 @@ from secagg.encoding import DecodedResult
 from secagg.errors import ConfigError
 from secagg.protocol.config import RoundConfig
 from secagg.protocol.dropped import Dropped
+from secagg.protocol.server.state import AggregationResult
 from secagg.simulation.inputs import as_matrix
 
-__all__ = ["PhaseTiming", "SimulationResult"]
+__all__ = ["PhaseTiming", "SimulationResult", "zero_based_outcome"]
 
 
 @dataclass(slots=True)
@@ -93,3 +94,18 @@ class SimulationResult:
         """The plain sum mod 2^bits of the included inputs, computed directly (for checking)."""
         rows = as_matrix(inputs, self.config.bits)
         return ring_sum((rows[i] for i in self.included), self.config.bits, dim=self.config.dim)
+
+
+def zero_based_outcome(
+    result: AggregationResult,
+) -> tuple[list[int], dict[int, Dropped]]:
+    """The server's included and dropped clients as ``simulate`` reports them (0-based; a client
+    dropped after its input was summed counts as included, not dropped)."""
+    included = [i - 1 for i in result.included]
+    kept = set(included)
+    dropped = {
+        i - 1: Dropped(r, reason, detail)
+        for i, (r, reason, detail) in result.dropped.items()
+        if i - 1 not in kept
+    }
+    return included, dropped
