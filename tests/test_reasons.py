@@ -20,6 +20,7 @@ from secagg.reasons import AbortReason
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "secagg"
 
+
 def _reason_values() -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
     for name in reasons.__all__:

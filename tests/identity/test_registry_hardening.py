@@ -14,6 +14,7 @@ from secagg.cli.main import cli
 from secagg.crypto.entropy import DeterministicRandom
 from secagg.crypto.signing import SigningKey, is_weak_public_key
 from secagg.errors import ConfigError
+from secagg.identity import _files as identity_files
 from secagg.identity import registry as identity_registry
 from secagg.identity.registry import (
     REGISTRY_FORMAT,
@@ -141,7 +142,7 @@ def test_writing_an_identity_does_not_follow_a_symlink_at_its_temporary_path(
     stolen.write_text("")
     planted = tmp_path / ".alice.key.tmp-planted"
     planted.symlink_to(stolen)
-    monkeypatch.setattr(identity_registry, "_temp_path", lambda _path: planted)
+    monkeypatch.setattr(identity_files, "_temp_path", lambda _path: planted)
     key = SigningKey.generate()
     with pytest.raises(ConfigError, match="already exists"):
         save_identity(key, tmp_path / "alice.key")
@@ -152,7 +153,7 @@ def test_writing_an_identity_does_not_follow_a_symlink_at_its_temporary_path(
 
 def test_temporary_paths_are_unpredictable_and_keys_still_save(tmp_path: Path) -> None:
     target = tmp_path / "alice.key"
-    assert identity_registry._temp_path(target) != identity_registry._temp_path(target)
+    assert identity_files._temp_path(target) != identity_files._temp_path(target)
     # A link planted at the old fixed name (.NAME.tmp-PID) is never touched.
     stolen = tmp_path / "stolen"
     stolen.write_text("")

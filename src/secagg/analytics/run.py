@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from secagg.analytics.binding import (
     DEFAULT_MIN_CLIENTS,
@@ -23,7 +24,7 @@ from secagg.errors import ConfigError, RoundAbortedError
 from secagg.protocol.config import Mode
 from secagg.protocol.messages import Round
 from secagg.reasons import AbortReason
-from secagg.simulation.engine import simulate
+from secagg.simulation.engine import SimulationResult, simulate
 
 __all__ = ["run"]
 
@@ -68,24 +69,10 @@ def run(
     spec = AnalyticsRound(query, min_clients=floor, dp=dp, max_clients=max(n, floor))
     parties = [range(start, min(start + batch, n)) for start in range(0, n, batch)]
     if n < floor or len(parties) < 2:
-        result = withheld(
-            spec,
-            [],
-            {},
-            AbortReason.TOO_FEW_CONTRIBUTORS,
-            f"{n} clients were asked; the release needs at least {floor} (and the protocol "
-            "at least 2 parties)",
-        )
+        result = _too_few(spec, n)
         result.devices_per_client = batch
         return result
-    rng: RandomSource = SystemRandom() if seed is None else DeterministicRandom(seed).fork("query")
-    contributor = Contributor(spec, rng)
-    rows = np.empty((len(parties), query.dim), dtype=word_dtype(spec.bits))
-    for p, members in enumerate(parties):
-        acc = np.zeros(query.dim, dtype=np.int64)
-        for i in members:
-            acc += contributor.raw(devices[i])
-        rows[p] = to_ring(acc, spec.bits)
+    rows = _party_rows(spec, devices, parties, seed)
     try:
         sim = simulate(
             rows,
@@ -106,11 +93,47 @@ def run(
         )
         result.round_context_digest = round_digest(spec)
     else:
-        included = [i for p in sim.included for i in parties[p]]
-        dropped = {
-            i: (d.round.label, d.reason.value) for p, d in sim.dropped.items() for i in parties[p]
-        }
-        result = release(spec, sim.total, included, dropped)
-        result.round_context_digest = sim.config.context_digest
+        result = _released(spec, sim, parties)
     result.devices_per_client = batch
+    return result
+
+
+def _too_few(spec: AnalyticsRound, n: int) -> AnalyticsResult:
+    """The withheld result of a run with too few clients (or parties) for a round."""
+    return withheld(
+        spec,
+        [],
+        {},
+        AbortReason.TOO_FEW_CONTRIBUTORS,
+        f"{n} clients were asked; the release needs at least {spec.min_clients} (and the "
+        "protocol at least 2 parties)",
+    )
+
+
+def _party_rows(
+    spec: AnalyticsRound,
+    devices: list[Sequence[Any]],
+    parties: list[range],
+    seed: int | bytes | str | None,
+) -> npt.NDArray[Any]:
+    """One ring vector per protocol client: its devices' capped, noised contributions summed."""
+    rng: RandomSource = SystemRandom() if seed is None else DeterministicRandom(seed).fork("query")
+    contributor = Contributor(spec, rng)
+    rows = np.empty((len(parties), spec.query.dim), dtype=word_dtype(spec.bits))
+    for p, members in enumerate(parties):
+        acc = np.zeros(spec.query.dim, dtype=np.int64)
+        for i in members:
+            acc += contributor.raw(devices[i])
+        rows[p] = to_ring(acc, spec.bits)
+    return rows
+
+
+def _released(spec: AnalyticsRound, sim: SimulationResult, parties: list[range]) -> AnalyticsResult:
+    """The release of a completed round, its parties mapped back to devices."""
+    included = [i for p in sim.included for i in parties[p]]
+    dropped = {
+        i: (d.round.label, d.reason.value) for p, d in sim.dropped.items() for i in parties[p]
+    }
+    result = release(spec, sim.total, included, dropped)
+    result.round_context_digest = sim.config.context_digest
     return result

@@ -148,20 +148,7 @@ def _run(
     address = f"127.0.0.1:{_free_port()}"
     out = tmp / "out"
 
-    _say("secagg demo: one secure-aggregation round, step by step")
-    _say()
-    _say(f"1. The clients. {n} client processes each hold a private vector of {DIM} small")
-    _say("   numbers (think: answers to six survey questions). The server must learn their")
-    _say("   sum and nothing about any single vector:")
-    for name in names:
-        _say(f"     {name} holds {inputs[name].tolist()}")
-    _say()
-    _say(f"2. The server starts on {address} and waits for {n} clients to join. Two clients")
-    _say("   will be killed mid-round, as a crashed phone or a lost network would:")
-    for name, round_name in victims.items():
-        _say(f"     {name} dies during {round_name}")
-    _say()
-    _say("3. The round, as it happens:")
+    _introduce(address, inputs, victims)
     started = time.perf_counter()
     server_log = tmp / "server.log"
     with server_log.open("wb") as log:
@@ -174,10 +161,62 @@ def _run(
     procs.append(server)
     story = _Story(server_log, n)
     _wait_listening(address, server, story)
+    clients = _start_clients(tmp, secagg, env, address, inputs, victims, procs)
+    _say(f"  demo   | started {n} clients")
+    pending = _watch_round(tmp, server, story, clients, victims)
+    if pending is None:
+        _say("  demo   | the round did not finish in time")
+        return 1
+    story.catch_up()
+    elapsed = time.perf_counter() - started
+    outcomes = {name: _outcome(tmp / f"{name}.log") for name in names if name not in victims}
+    for p in clients.values():
+        p.wait(TIMEOUT)
+    _say()
+    if server.returncode != 0 or pending:
+        _say(f"the server exited with {server.returncode}: the round did not produce a sum")
+        return 1
+    report = json.loads((out / "report.json").read_text())
+    if not story.explained:  # the log line with k and t was not found: explain from the report
+        _explain_parameters(n, int(report["degree"]), int(report["threshold"]))
+    return _conclude(report, np.load(out / "sum.npy"), inputs, names, victims, outcomes, elapsed)
+
+
+def _introduce(
+    address: str, inputs: dict[str, np.ndarray[Any, Any]], victims: dict[str, str]
+) -> None:
+    """Steps 1 and 2 of the story: the clients and their vectors, the server and the victims."""
+    n = len(inputs)
+    _say("secagg demo: one secure-aggregation round, step by step")
+    _say()
+    _say(f"1. The clients. {n} client processes each hold a private vector of {DIM} small")
+    _say("   numbers (think: answers to six survey questions). The server must learn their")
+    _say("   sum and nothing about any single vector:")
+    for name, vector in inputs.items():
+        _say(f"     {name} holds {vector.tolist()}")
+    _say()
+    _say(f"2. The server starts on {address} and waits for {n} clients to join. Two clients")
+    _say("   will be killed mid-round, as a crashed phone or a lost network would:")
+    for name, round_name in victims.items():
+        _say(f"     {name} dies during {round_name}")
+    _say()
+    _say("3. The round, as it happens:")
+
+
+def _start_clients(
+    tmp: Path,
+    secagg: list[str],
+    env: dict[str, str],
+    address: str,
+    inputs: dict[str, np.ndarray[Any, Any]],
+    victims: dict[str, str],
+    procs: list[subprocess.Popen[bytes]],
+) -> dict[str, subprocess.Popen[bytes]]:
+    """One client process per input, each logging to ``<name>.log``; victims stall on cue."""
     clients: dict[str, subprocess.Popen[bytes]] = {}
-    for name in names:
+    for name, vector in inputs.items():
         path = tmp / f"{name}.npy"
-        np.save(path, inputs[name])
+        np.save(path, vector)
         stall = ["--stall-at", victims[name]] if name in victims else []
         with (tmp / f"{name}.log").open("wb") as log:
             clients[name] = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
@@ -186,7 +225,20 @@ def _run(
                 stdout=log, stderr=subprocess.STDOUT, env=env,
             )  # fmt: skip
         procs.append(clients[name])
-    _say(f"  demo   | started {n} clients")
+    return clients
+
+
+def _watch_round(
+    tmp: Path,
+    server: subprocess.Popen[bytes],
+    story: _Story,
+    clients: dict[str, subprocess.Popen[bytes]],
+    victims: dict[str, str],
+) -> dict[str, str] | None:
+    """Tell the story until the server exits, killing each victim at its round.
+
+    Returns the victims never killed, or None if the round outlasted :data:`TIMEOUT`.
+    """
     pending = dict(victims)
     stalled: dict[str, float] = {}
     deadline = time.monotonic() + TIMEOUT
@@ -206,22 +258,9 @@ def _run(
                 _say(f"  demo   | SIGKILLed {victim} during {round_name}")
                 del pending[victim]
         if time.monotonic() > deadline:
-            _say("  demo   | the round did not finish in time")
-            return 1
+            return None
         time.sleep(0.02)
-    story.catch_up()
-    elapsed = time.perf_counter() - started
-    outcomes = {name: _outcome(tmp / f"{name}.log") for name in names if name not in victims}
-    for p in clients.values():
-        p.wait(TIMEOUT)
-    _say()
-    if server.returncode != 0 or pending:
-        _say(f"the server exited with {server.returncode}: the round did not produce a sum")
-        return 1
-    report = json.loads((out / "report.json").read_text())
-    if not story.explained:  # the log line with k and t was not found: explain from the report
-        _explain_parameters(n, int(report["degree"]), int(report["threshold"]))
-    return _conclude(report, np.load(out / "sum.npy"), inputs, names, victims, outcomes, elapsed)
+    return pending
 
 
 def _conclude(

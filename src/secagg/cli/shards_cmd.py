@@ -93,29 +93,8 @@ def serve_sharded(params: dict[str, Any]) -> None:
 
     shards = int(params["shards"])
     min_size = int(params["min_shard_size"])
-    for name, what in _REFUSED:
-        if params.get(name) is not None:
-            raise click.UsageError(f"--shards does not take {what}")
-    if params.get("rounds", 1) != 1:
-        raise click.UsageError("--shards runs one round: drop --rounds")
-    if params.get("dim") is None and params.get("spec_path") is None:
-        raise click.UsageError("Missing option '--dim' (or '--spec', which fixes it)")
-    try:
-        capacities = balanced_capacities(int(params["clients"]), shards)
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    if min(capacities) < min_size:
-        raise click.UsageError(
-            f"{params['clients']} clients in {shards} shards gives shards of "
-            f"{min(capacities)}; every shard must be able to reach --min-shard-size {min_size}"
-        )
-    serve_args: list[str] = []
-    for name, flag in _PASSED:
-        if name == "bits" and params.get("spec_path") is not None:
-            continue  # the spec fixes b (serve refuses a --bits that contradicts it)
-        if params.get(name) is not None:
-            serve_args += [flag, str(params[name])]
-    serve_args += [flag for name, flag in _FLAGS if params.get(name)]
+    capacities = _capacities(params, shards, min_size, balanced_capacities)
+    serve_args = _serve_args(params)
     address = params["address"]
     output = Path(params["output"])
     spec = ShardedRound(
@@ -151,6 +130,43 @@ def serve_sharded(params: dict[str, Any]) -> None:
         f"total over {len(result.released)} of {shards} shards, {len(result.included)} "
         f"clients: {output}/sum.npy"
     )
+
+
+def _capacities(
+    params: dict[str, Any],
+    shards: int,
+    min_size: int,
+    balanced: Callable[[int, int], list[int]],
+) -> list[int]:
+    """Refuse what --shards cannot run; each shard's number of client slots."""
+    for name, what in _REFUSED:
+        if params.get(name) is not None:
+            raise click.UsageError(f"--shards does not take {what}")
+    if params.get("rounds", 1) != 1:
+        raise click.UsageError("--shards runs one round: drop --rounds")
+    if params.get("dim") is None and params.get("spec_path") is None:
+        raise click.UsageError("Missing option '--dim' (or '--spec', which fixes it)")
+    try:
+        capacities = balanced(int(params["clients"]), shards)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if min(capacities) < min_size:
+        raise click.UsageError(
+            f"{params['clients']} clients in {shards} shards gives shards of "
+            f"{min(capacities)}; every shard must be able to reach --min-shard-size {min_size}"
+        )
+    return capacities
+
+
+def _serve_args(params: dict[str, Any]) -> list[str]:
+    """The `secagg serve` options every shard process gets from the sharded command line."""
+    serve_args: list[str] = []
+    for name, flag in _PASSED:
+        if name == "bits" and params.get("spec_path") is not None:
+            continue  # the spec fixes b (serve refuses a --bits that contradicts it)
+        if params.get(name) is not None:
+            serve_args += [flag, str(params[name])]
+    return serve_args + [flag for name, flag in _FLAGS if params.get(name)]
 
 
 def _bits(params: dict[str, Any]) -> int:

@@ -22,7 +22,9 @@ from flwr.serverapp import Grid
 from flwr.supercore.run import Run
 
 from secagg.encoding import Encoder, EncodingSpec
-from secagg.errors import ConfigError, MalformedMessageError, RoundAbortedError, TransportError
+from secagg.encoding.pytree import PyTree
+from secagg.errors import ConfigError, RoundAbortedError
+from secagg.flower.replies import feed_replies
 from secagg.flower.strategies import calling_strategy, check_strategy
 from secagg.flower.wire import (
     RECORD_KEY,
@@ -31,8 +33,6 @@ from secagg.flower.wire import (
     frames_record,
     model_tree,
     only_array_record,
-    parse_frames,
-    secagg_record,
     setup_record,
 )
 from secagg.graph import Mode
@@ -41,13 +41,7 @@ from secagg.protocol.messages import Round
 from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
 from secagg.reasons import DropReason
-from secagg.transport.codec import (
-    FrameError,
-    VectorAssembler,
-    client_message,
-    parse_client_frame,
-    server_frame,
-)
+from secagg.transport.codec import server_frame
 
 __all__ = ["FlowerRoundReport", "SecAggGrid"]
 
@@ -204,7 +198,6 @@ class SecAggGrid(Grid):  # type: ignore[misc]  # flwr is untyped for mypy withou
         weight_key = _weight_key(calling_strategy() or self._strategy)
         ordered = sorted(batch, key=lambda m: m.metadata.dst_node_id)
         node_of = {i: m.metadata.dst_node_id for i, m in enumerate(ordered, start=1)}
-        index_of = {node: i for i, node in node_of.items()}
         template = model_tree(base, dict.fromkeys(self.metrics, 0.0))
         encoder = Encoder(self.spec, template, len(batch))
         config = RoundConfig.create(
@@ -218,36 +211,8 @@ class SecAggGrid(Grid):  # type: ignore[misc]  # flwr is untyped for mypy withou
             spec_digest=encoder.spec_digest,
         )
         session = ServerSession(config)
-        spec_bytes = encoder.round_spec.encode()
-        outgoing: dict[int, Message] = {}
-        for i, m in enumerate(ordered, start=1):
-            content = RecordDict(dict(m.content.items()))
-            content[RECORD_KEY] = setup_record(
-                SetupStep(config, spec_bytes, i, weight_key, self.metrics, self.metric_clip)
-            )
-            outgoing[i] = _message_like(m, content, timeout)
-        while True:
-            report.steps += 1
-            replies = self._grid.send_and_receive(list(outgoing.values()), timeout=timeout)
-            _feed(session, replies, index_of, set(outgoing))
-            outbox = session.advance()
-            if session.phase in _END:
-                break
-            outgoing = {
-                i: _message_like(
-                    ordered[i - 1],
-                    RecordDict(
-                        {
-                            RECORD_KEY: frames_record(
-                                [server_frame(outbox[i]).SerializeToString()], step=STEP_FRAMES
-                            )
-                        }
-                    ),
-                    timeout,
-                )
-                for i in sorted(session.expected())
-                if i in outbox
-            }
+        setup = self._setup_messages(ordered, config, encoder, weight_key, timeout)
+        self._exchange(session, ordered, setup, report, timeout)
         report.dropped = {node_of[i]: d for i, d in session.dropped().items()}
         try:
             result = session.result
@@ -264,12 +229,6 @@ class SecAggGrid(Grid):  # type: ignore[misc]  # flwr is untyped for mypy withou
             return []
         report.total_weight = decoded.total_weight_value
         report.mean_error_bound = decoded.weighted_mean_bound
-        arrays = ArrayRecord({k: Array(_restore(base[k], mean["arrays"][k])) for k in base})
-        scale = self.metric_clip / self.spec.clip
-        metric_values: dict[str, int | float | list[int] | list[float]] = {
-            weight_key: float(decoded.total_weight_value or 0.0)
-        }
-        metric_values.update({m: float(mean["metrics"][m]) * scale for m in self.metrics})
         _log.info(
             "secagg: round %s aggregated %d of %d nodes securely (%d steps)",
             group_id,
@@ -277,8 +236,76 @@ class SecAggGrid(Grid):  # type: ignore[misc]  # flwr is untyped for mypy withou
             len(batch),
             report.steps,
         )
-        content = RecordDict({"arrays": arrays, "metrics": MetricRecord(metric_values)})
+        content = self._reply_content(base, mean, decoded.total_weight_value, weight_key)
         return [Message(content, reply_to=ordered[0])]
+
+    def _setup_messages(
+        self,
+        ordered: list[Message],
+        config: RoundConfig,
+        encoder: Encoder,
+        weight_key: str,
+        timeout: float | None,
+    ) -> dict[int, Message]:
+        """The first step's messages, by client index: each node's train content plus its setup."""
+        spec_bytes = encoder.round_spec.encode()
+        outgoing: dict[int, Message] = {}
+        for i, m in enumerate(ordered, start=1):
+            content = RecordDict(dict(m.content.items()))
+            content[RECORD_KEY] = setup_record(
+                SetupStep(config, spec_bytes, i, weight_key, self.metrics, self.metric_clip)
+            )
+            outgoing[i] = _message_like(m, content, timeout)
+        return outgoing
+
+    def _exchange(
+        self,
+        session: ServerSession,
+        ordered: list[Message],
+        outgoing: dict[int, Message],
+        report: FlowerRoundReport,
+        timeout: float | None,
+    ) -> None:
+        """Send and receive steps until the session ends (client i is ``ordered[i - 1]``)."""
+        index_of = {m.metadata.dst_node_id: i for i, m in enumerate(ordered, start=1)}
+        while True:
+            report.steps += 1
+            replies = self._grid.send_and_receive(list(outgoing.values()), timeout=timeout)
+            feed_replies(session, replies, index_of, set(outgoing))
+            outbox = session.advance()
+            if session.phase in _END:
+                return
+            outgoing = {
+                i: _message_like(
+                    ordered[i - 1],
+                    RecordDict(
+                        {
+                            RECORD_KEY: frames_record(
+                                [server_frame(outbox[i]).SerializeToString()], step=STEP_FRAMES
+                            )
+                        }
+                    ),
+                    timeout,
+                )
+                for i in sorted(session.expected())
+                if i in outbox
+            }
+
+    def _reply_content(
+        self,
+        base: dict[str, npt.NDArray[Any]],
+        mean: PyTree,
+        total_weight: float | None,
+        weight_key: str,
+    ) -> RecordDict:
+        """The aggregate reply: the weighted mean model and metrics, and the total weight."""
+        arrays = ArrayRecord({k: Array(_restore(base[k], mean["arrays"][k])) for k in base})
+        scale = self.metric_clip / self.spec.clip
+        metric_values: dict[str, int | float | list[int] | list[float]] = {
+            weight_key: float(total_weight or 0.0)
+        }
+        metric_values.update({m: float(mean["metrics"][m]) * scale for m in self.metrics})
+        return RecordDict({"arrays": arrays, "metrics": MetricRecord(metric_values)})
 
 
 def _category(msg: Message) -> str:
@@ -326,52 +353,3 @@ def _restore(base: npt.NDArray[Any], change: npt.NDArray[np.float64]) -> npt.NDA
     if base.dtype.kind in "iu":
         out = np.rint(out)
     return out.astype(base.dtype)
-
-
-def _feed(
-    session: ServerSession,
-    replies: Iterable[Message],
-    index_of: dict[int, int],
-    asked: set[int],
-) -> None:
-    """Hand each node's reply frames to the session; error replies and bad frames drop it."""
-    for reply in replies:
-        index = index_of.get(reply.metadata.src_node_id)
-        if index is None or index not in asked:
-            continue
-        asked.discard(index)  # one reply per node and step
-        if reply.has_error():
-            session.drop(index, DropReason.NODE_ERROR, f"error reply (code {reply.error.code})")
-            continue
-        try:
-            record = secagg_record(reply.content)
-            if record is None:
-                raise MalformedMessageError(
-                    "the reply carries no secagg record (does the node's ClientApp use "
-                    "secagg_mod?); its content was discarded"
-                )
-            for message in _client_messages(session, index, parse_frames(record)):
-                session.receive(message)
-        except FrameError as exc:
-            session.drop(index, exc.reason, exc.detail)
-        except (MalformedMessageError, TransportError) as exc:
-            session.drop(index, DropReason.MALFORMED, str(exc))
-
-
-def _client_messages(session: ServerSession, index: int, frames: list[bytes]) -> list[Any]:
-    messages: list[Any] = []
-    assembler: VectorAssembler | None = None
-    for data in frames:
-        frame = parse_client_frame(data)
-        if frame.WhichOneof("body") == "masked_input":
-            if assembler is None:
-                config = session.config
-                assembler = VectorAssembler(config.session_id, index, config.dim, config.bits)
-            whole = assembler.add(frame.masked_input)
-            if whole is not None:
-                messages.append(whole)
-        else:
-            messages.append(client_message(frame))
-    if assembler is not None and assembler.filled < assembler.dim:
-        raise FrameError(DropReason.WRONG_LENGTH, "the masked input's chunks stop short")
-    return messages

@@ -131,19 +131,9 @@ class RoundConfig:
         figure, as ``secagg serve`` and ``secagg simulate`` do).
         """
         n = _check_int("num_clients", num_clients, 2, MAX_CLIENTS)
-        found: GraphParameters | None = None
-        if degree is None:
-            found = find_parameters(
-                n, dropout_rate=dropout_rate, corrupt_rate=corrupt_rate, mode=mode
-            )
-            degree = found.degree
-            if threshold is None:
-                threshold = found.threshold
-            else:
-                found = None
-        if threshold is None:
-            _check_int("degree", degree, 1, n - 1)
-            threshold = threshold_bounds(degree, mode)[0]
+        degree, threshold, found = _choose_degree_threshold(
+            n, degree, threshold, mode, dropout_rate, corrupt_rate
+        )
         rng = rng or default_random()
         config = cls(
             num_clients=n,
@@ -209,3 +199,30 @@ class RoundConfig:
     def session_id(self) -> bytes:
         """SHA-256 of the canonical encoding; bound into every key, signature and ciphertext."""
         return hashlib.sha256(self.encode()).digest()
+
+
+def _choose_degree_threshold(
+    n: int,
+    degree: int | None,
+    threshold: int | None,
+    mode: Mode,
+    dropout_rate: float,
+    corrupt_rate: float,
+) -> tuple[int, int, GraphParameters | None]:
+    """Degree and threshold for :meth:`RoundConfig.create`, and the finder's pick if it chose both.
+
+    Missing ones come from the parameter finder; a degree without a threshold gets the
+    smallest threshold the mode allows.
+    """
+    found: GraphParameters | None = None
+    if degree is None:
+        found = find_parameters(n, dropout_rate=dropout_rate, corrupt_rate=corrupt_rate, mode=mode)
+        degree = found.degree
+        if threshold is None:
+            threshold = found.threshold
+        else:
+            found = None
+    if threshold is None:
+        _check_int("degree", degree, 1, n - 1)
+        threshold = threshold_bounds(degree, mode)[0]
+    return degree, threshold, found

@@ -7,32 +7,40 @@ belongs to exactly one round, so its type says which round it is for.
 Messages validate on construction (:mod:`secagg.protocol.fields`): a message with a field of
 the wrong type, size or range cannot be built, and trying raises
 :class:`~secagg.errors.MalformedMessageError`, the one error a session catches to blame a peer.
+
+The message types live in :mod:`secagg.protocol.message_types` and the whole-message helpers
+(:func:`checked_client_message`, :func:`checked_server_message`, :func:`message_size`) in
+:mod:`secagg.protocol.message_checks`; this module is where both are imported from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import IntEnum
-
-import numpy as np
-import numpy.typing as npt
-
-from secagg.crypto import aead
-from secagg.crypto.keys import KEY_BYTES
-from secagg.crypto.shamir import SHARE_BYTES
-from secagg.crypto.signing import SIGNATURE_BYTES
-from secagg.errors import ConfigError, MalformedMessageError
-from secagg.protocol.derive import NONCE_BYTES, SHARE_PLAINTEXT_BYTES
-from secagg.protocol.fields import (
-    check_blob,
-    check_blob_map,
-    check_index,
-    check_index_map,
-    check_indices,
-    check_session_id,
-    check_text,
-    check_vector,
+from secagg.protocol.message_checks import (
+    checked_client_message,
+    checked_server_message,
+    message_size,
+)
+from secagg.protocol.message_types import (
+    CIPHERTEXT_BYTES,
+    COMMITMENT_BYTES,
+    SERVER_SENDER,
+    Abort,
+    AdvertiseKeys,
+    ClientMessage,
+    CommitmentsBroadcast,
+    ConsistencyRequest,
+    ConsistencySignature,
+    EncryptedShares,
+    KeysBroadcast,
+    MaskedInput,
+    PublicKeys,
+    RevealNonce,
+    Round,
+    RoundComplete,
+    ServerMessage,
+    SharesDelivery,
+    UnmaskRequest,
+    UnmaskResponse,
 )
 
 __all__ = [
@@ -60,357 +68,3 @@ __all__ = [
     "checked_server_message",
     "message_size",
 ]
-
-SERVER_SENDER = 0
-COMMITMENT_BYTES = 32  # C_u, a SHA-256 digest
-CIPHERTEXT_BYTES = SHARE_PLAINTEXT_BYTES + aead.OVERHEAD  # one sealed pair of shares
-_INDEX = 4  # bytes of an index on the wire, for size accounting
-
-
-class Round(IntEnum):
-    """The protocol's rounds, in order."""
-
-    ADVERTISE_KEYS = 0
-    SHARE_KEYS = 1
-    MASKED_INPUT = 2
-    CONSISTENCY_CHECK = 3
-    UNMASKING = 4
-
-    @property
-    def label(self) -> str:
-        """The round's name in reports and on the command line, e.g. ``"masked-input"``."""
-        return self.name.lower().replace("_", "-")
-
-    @classmethod
-    def parse(cls, value: int | str | Round) -> Round:
-        """A round given as a number (0..4), a label (``"masked-input"``) or a Round.
-
-        Raises :class:`~secagg.errors.ConfigError` for anything else.
-        """
-        if isinstance(value, Round):
-            return value
-        labels = {r.label: r for r in cls}
-        if isinstance(value, str):
-            key = value.strip().lower().replace("_", "-")
-            if key in labels:
-                return labels[key]
-            if not key.isdigit():
-                raise ConfigError(f"unknown round {value!r}; expected one of {sorted(labels)}")
-            value = int(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value not in range(len(cls)):
-            raise ConfigError(f"round must be 0..4 or one of {sorted(labels)}, got {value!r}")
-        return cls(value)
-
-
-@dataclass(frozen=True, slots=True)
-class PublicKeys:
-    """A client's advertised round keys (and, in malicious mode, its seed commitment C_u and
-    its signature over keys and commitment)."""
-
-    enc_public: bytes
-    mask_public: bytes
-    signature: bytes = b""
-    commitment: bytes = b""
-
-    def __post_init__(self) -> None:
-        check_blob("enc_public", self.enc_public, KEY_BYTES)
-        check_blob("mask_public", self.mask_public, KEY_BYTES)
-        check_blob("signature", self.signature, 0, SIGNATURE_BYTES)
-        check_blob("commitment", self.commitment, 0, COMMITMENT_BYTES)
-
-
-@dataclass(frozen=True, slots=True)
-class AdvertiseKeys:
-    """Round 0, client -> server."""
-
-    session_id: bytes
-    sender: int
-    keys: PublicKeys
-
-    def __post_init__(self) -> None:
-        check_session_id(self.session_id)
-        check_index("sender", self.sender)
-        if not isinstance(self.keys, PublicKeys):
-            raise MalformedMessageError(
-                f"keys: expected PublicKeys, got {type(self.keys).__name__}"
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class CommitmentsBroadcast:
-    """Round 0 (malicious mode), server -> client: the seed commitment C_u of every client in
-    U1, fixed before anyone reveals a nonce."""
-
-    session_id: bytes
-    commitments: Mapping[int, bytes]
-
-    def __post_init__(self) -> None:
-        check_session_id(self.session_id)
-        check_blob_map("commitments", self.commitments, COMMITMENT_BYTES)
-
-
-@dataclass(frozen=True, slots=True)
-class RevealNonce:
-    """Round 0 (malicious mode), client -> server: the nonce r_u behind its commitment."""
-
-    session_id: bytes
-    sender: int
-    nonce: bytes
-
-    def __post_init__(self) -> None:
-        check_session_id(self.session_id)
-        check_index("sender", self.sender)
-        check_blob("nonce", self.nonce, NONCE_BYTES)
-
-
-@dataclass(frozen=True, slots=True)
-class KeysBroadcast:
-    """Round 0 -> 1, server -> client: keys of the recipient's neighbours in U1, and its own.
-
-    Malicious mode: ``nonces`` holds the revealed nonce of every client in the commitment list.
-    """
-
-    session_id: bytes
-    keys: Mapping[int, PublicKeys]
-    nonces: Mapping[int, bytes] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        check_session_id(self.session_id)
-        check_index_map("keys", self.keys, _public_keys)
-        check_blob_map("nonces", self.nonces, NONCE_BYTES)
-
-
-@dataclass(frozen=True, slots=True)
-class EncryptedShares:
-    """Round 1, client -> server: one ciphertext per neighbour (recipient index -> blob)."""
-
-    session_id: bytes
-    sender: int
-    ciphertexts: Mapping[int, bytes]
-
-    def __post_init__(self) -> None:
-        check_session_id(self.session_id)
-        check_index("sender", self.sender)
-        check_blob_map("ciphertexts", self.ciphertexts, CIPHERTEXT_BYTES)
-
-
-@dataclass(frozen=True, slots=True)
-class SharesDelivery:
-    """Round 1 -> 2, server -> client: ciphertexts addressed to it (sender index -> blob)."""
-
-    session_id: bytes
-    ciphertexts: Mapping[int, bytes]
-
-    def __post_init__(self) -> None:
-        check_session_id(self.session_id)
-        check_blob_map("ciphertexts", self.ciphertexts, CIPHERTEXT_BYTES)
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class MaskedInput:
-    """Round 2, client -> server: y_u, D ring words."""
-
-    session_id: bytes
-    sender: int
-    vector: npt.NDArray[np.unsignedinteger]
-
-    def __post_init__(self) -> None:
-        check_session_id(self.session_id)
-        check_index("sender", self.sender)
-        check_vector("vector", self.vector)
-
-
-@dataclass(frozen=True, slots=True)
-class ConsistencyRequest:
-    """Round 2 -> 3 (malicious mode), server -> client: U3, the clients whose input arrived."""
-
-    session_id: bytes
-    survivors: tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        check_session_id(self.session_id)
-        check_indices("survivors", self.survivors)
-
-
-@dataclass(frozen=True, slots=True)
-class ConsistencySignature:
-    """Round 3, client -> server: signature over (session_id, context_digest, U3)."""
-
-    session_id: bytes
-    sender: int
-    signature: bytes
-
-    def __post_init__(self) -> None:
-        check_session_id(self.session_id)
-        check_index("sender", self.sender)
-        check_blob("signature", self.signature, SIGNATURE_BYTES)
-
-
-@dataclass(frozen=True, slots=True)
-class UnmaskRequest:
-    """Round -> 4, server -> client: U3 (and in malicious mode the signatures over it)."""
-
-    session_id: bytes
-    survivors: tuple[int, ...]
-    signatures: Mapping[int, bytes] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        check_session_id(self.session_id)
-        check_indices("survivors", self.survivors)
-        check_blob_map("signatures", self.signatures, SIGNATURE_BYTES)
-
-
-@dataclass(frozen=True, slots=True)
-class UnmaskResponse:
-    """Round 4, client -> server: for each neighbour v (and itself) exactly one kind of share.
-
-    ``self_mask_shares`` hold shares of b_v for v in U3; ``key_shares`` hold shares of s_sk_v for
-    v in U2 \\ U3. Values are encoded :class:`~secagg.crypto.shamir.Share` objects.
-    """
-
-    session_id: bytes
-    sender: int
-    self_mask_shares: Mapping[int, bytes]
-    key_shares: Mapping[int, bytes]
-
-    def __post_init__(self) -> None:
-        check_session_id(self.session_id)
-        check_index("sender", self.sender)
-        check_blob_map("self_mask_shares", self.self_mask_shares, SHARE_BYTES)
-        check_blob_map("key_shares", self.key_shares, SHARE_BYTES)
-
-
-@dataclass(frozen=True, slots=True)
-class Abort:
-    """Either direction: the sender ends its part in the round. ``sender`` 0 is the server."""
-
-    session_id: bytes
-    sender: int
-    reason: str
-    detail: str = ""
-
-    def __post_init__(self) -> None:
-        # A peer that gives up may not even hold the right session id: up to 32 bytes pass.
-        check_session_id(self.session_id, allow_short=True)
-        check_index("sender", self.sender, minimum=SERVER_SENDER)
-        # Long texts are cut, not refused: an abort must always be expressible.
-        object.__setattr__(self, "reason", check_text("reason", self.reason))
-        object.__setattr__(self, "detail", check_text("detail", self.detail))
-
-
-@dataclass(frozen=True, slots=True)
-class RoundComplete:
-    """Server -> client after unmasking: which clients' inputs are in the sum."""
-
-    session_id: bytes
-    included: tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        check_session_id(self.session_id)
-        check_indices("included", self.included)
-
-
-ClientMessage = (
-    AdvertiseKeys
-    | RevealNonce
-    | EncryptedShares
-    | MaskedInput
-    | ConsistencySignature
-    | UnmaskResponse
-    | Abort
-)
-ServerMessage = (
-    CommitmentsBroadcast
-    | KeysBroadcast
-    | SharesDelivery
-    | ConsistencyRequest
-    | UnmaskRequest
-    | RoundComplete
-    | Abort
-)
-
-
-def _public_keys(what: str, value: object) -> None:
-    if not isinstance(value, PublicKeys):
-        raise MalformedMessageError(f"{what}: expected PublicKeys, got {type(value).__name__}")
-    value.__post_init__()  # an object built around the constructor is checked here too
-
-
-_CLIENT_TYPES = (
-    AdvertiseKeys,
-    RevealNonce,
-    EncryptedShares,
-    MaskedInput,
-    ConsistencySignature,
-    UnmaskResponse,
-    Abort,
-)
-_SERVER_TYPES = (
-    CommitmentsBroadcast,
-    KeysBroadcast,
-    SharesDelivery,
-    ConsistencyRequest,
-    UnmaskRequest,
-    RoundComplete,
-    Abort,
-)
-
-
-def checked_client_message(msg: object) -> ClientMessage:
-    """``msg`` if it is a well-formed client message, else :class:`MalformedMessageError`.
-
-    Construction already validates; checking again at a session's door costs O(entries) and
-    means an object built around the constructor (``object.__new__``, ``copy``) is blamed on
-    its sender as malformed, never surfacing as a TypeError deep inside a handler.
-    """
-    if not isinstance(msg, _CLIENT_TYPES):
-        raise MalformedMessageError(f"expected a client message, got {type(msg).__name__}")
-    msg.__post_init__()
-    return msg
-
-
-def checked_server_message(msg: object) -> ServerMessage:
-    """``msg`` if it is a well-formed server message, else :class:`MalformedMessageError`."""
-    if not isinstance(msg, _SERVER_TYPES):
-        raise MalformedMessageError(f"expected a server message, got {type(msg).__name__}")
-    msg.__post_init__()
-    return msg
-
-
-def _keys_size(k: PublicKeys) -> int:
-    return len(k.enc_public) + len(k.mask_public) + len(k.signature) + len(k.commitment)
-
-
-def message_size(msg: ClientMessage | ServerMessage) -> int:
-    """Payload bytes of a message as the protocol counts them (ids, keys, blobs, vectors).
-
-    A transport adds its own framing; this is the protocol's share of the traffic.
-    """
-    size = len(msg.session_id)
-    match msg:
-        case AdvertiseKeys(keys=k):
-            size += _INDEX + _keys_size(k)
-        case RevealNonce(nonce=r):
-            size += _INDEX + len(r)
-        case CommitmentsBroadcast(commitments=c):
-            size += sum(_INDEX + len(x) for x in c.values())
-        case KeysBroadcast(keys=keys, nonces=nonces):
-            size += sum(_INDEX + _keys_size(k) for k in keys.values())
-            size += sum(_INDEX + len(r) for r in nonces.values())
-        case EncryptedShares(ciphertexts=cts) | SharesDelivery(ciphertexts=cts):
-            size += _INDEX + sum(_INDEX + len(c) for c in cts.values())
-        case MaskedInput(vector=v):
-            size += _INDEX + v.nbytes
-        case ConsistencyRequest(survivors=s):
-            size += _INDEX * len(s)
-        case ConsistencySignature(signature=sig):
-            size += _INDEX + len(sig)
-        case UnmaskRequest(survivors=s, signatures=sigs):
-            size += _INDEX * len(s) + sum(_INDEX + len(x) for x in sigs.values())
-        case UnmaskResponse(self_mask_shares=a, key_shares=b):
-            size += _INDEX + sum(_INDEX + len(x) for x in (*a.values(), *b.values()))
-        case Abort(reason=r, detail=d):
-            size += _INDEX + len(r) + len(d)
-        case RoundComplete(included=inc):
-            size += _INDEX * len(inc)
-    return size

@@ -123,22 +123,7 @@ class Server:
             raise ConfigError("give an encoder or an analytics round, not both")
         if credentials is None and not insecure:
             raise ConfigError("give TLS credentials, or insecure=True (loopback testing only)")
-        if encoder is not None:
-            dim, bits = encoder.dim, encoder.bits
-            # Announced in Welcome and bound into the round: clients encoding with another
-            # spec leave with spec-mismatch before sending anything.
-            options.setdefault("spec", encoder.round_spec.encode())
-            if clients > encoder.n_clients:
-                raise ConfigError(
-                    f"the encoder was built for at most {encoder.n_clients} clients, not {clients}"
-                )
-        elif analytics is not None:
-            dim, bits = analytics.query.dim, analytics.bits
-            options.setdefault("context_digest", analytics.digest())
-        if dim is None:
-            raise ConfigError("give dim (or an encoder / analytics round that fixes it)")
-        if "rounds" in options:
-            raise ConfigError("the callback decides how many rounds run (return None to stop)")
+        dim, bits = _vector_shape(clients, encoder, analytics, dim, bits, options)
         self.encoder = encoder
         self.analytics = analytics
         self.options = ServerOptions(
@@ -258,3 +243,34 @@ class Server:
                 result = None  # more clients than the encoder allows: the raw sum stays
         digest = None if report.task_digest is None else bytes.fromhex(report.task_digest)
         return RoundOutcome(report, result, digest)
+
+
+def _vector_shape(
+    clients: int,
+    encoder: Encoder | None,
+    analytics: AnalyticsRound | None,
+    dim: int | None,
+    bits: int | None,
+    options: dict[str, Any],
+) -> tuple[int, int | None]:
+    """The rounds' ``dim`` and ``bits`` (an encoder's or analytics round's, else the given ones).
+
+    Fills ``options`` with what the encoder or analytics round binds into every round.
+    """
+    if encoder is not None:
+        dim, bits = encoder.dim, encoder.bits
+        # Announced in Welcome and bound into the round: clients encoding with another
+        # spec leave with spec-mismatch before sending anything.
+        options.setdefault("spec", encoder.round_spec.encode())
+        if clients > encoder.n_clients:
+            raise ConfigError(
+                f"the encoder was built for at most {encoder.n_clients} clients, not {clients}"
+            )
+    elif analytics is not None:
+        dim, bits = analytics.query.dim, analytics.bits
+        options.setdefault("context_digest", analytics.digest())
+    if dim is None:
+        raise ConfigError("give dim (or an encoder / analytics round that fixes it)")
+    if "rounds" in options:
+        raise ConfigError("the callback decides how many rounds run (return None to stop)")
+    return dim, bits

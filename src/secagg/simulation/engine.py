@@ -210,6 +210,12 @@ def _result(server: ServerSession, config: RoundConfig, timing: TimingObserver) 
     )
 
 
+def _other_engine(arguments: dict[str, Any]) -> SimulationResult:
+    from secagg.simulation.ray_engine import dispatch  # Ray loads only when asked for
+
+    return dispatch(arguments)
+
+
 def simulate(
     inputs: Any,
     *,
@@ -272,14 +278,8 @@ def simulate(
     Raises :class:`RoundAbortedError` when too few clients survive; never returns a partial sum.
     """
     if engine != "local" or engine_options:  # e.g. "ray": the clients live elsewhere
-        arguments = dict(locals())
-        from secagg.simulation.ray_engine import dispatch
-
-        return dispatch(arguments)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"workers must be a positive integer, got {workers!r}")
-    if bits is not None:
-        bits = check_bits_arg(bits)
+        return _other_engine(dict(locals()))
+    bits = _checked_bits(workers, bits)
     params = RoundParams(
         degree=degree,
         threshold=threshold,
@@ -296,11 +296,7 @@ def simulate(
         observer=observer,
     )
     if clip is None:
-        if weights is not None or dp is not None or report_clipping:
-            raise ConfigError("weights, dp and report_clipping need float mode: pass clip=")
-        if bits is None:
-            raise ConfigError("bits is required for integer inputs (or pass clip= for floats)")
-        return _run_round(inputs, bits, params)
+        return _run_round(inputs, _integer_bits(bits, weights, dp, report_clipping), params)
     clients, weights, max_weight = _float_clients(inputs, weights, max_weight)
     spec = EncodingSpec(
         clip=clip,
@@ -312,6 +308,24 @@ def simulate(
         dp=dp,
     )
     return _run_float_round(clients, spec, weights, bits, params)
+
+
+def _checked_bits(workers: int, bits: int | None) -> int | None:
+    """:func:`simulate`'s ``workers`` checked, and its ``bits`` if given."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be a positive integer, got {workers!r}")
+    return None if bits is None else check_bits_arg(bits)
+
+
+def _integer_bits(
+    bits: int | None, weights: Sequence[float] | None, dp: DPConfig | None, report_clipping: bool
+) -> int:
+    """The bits of an integer-mode :func:`simulate`, which takes none of the float options."""
+    if weights is not None or dp is not None or report_clipping:
+        raise ConfigError("weights, dp and report_clipping need float mode: pass clip=")
+    if bits is None:
+        raise ConfigError("bits is required for integer inputs (or pass clip= for floats)")
+    return bits
 
 
 def _float_clients(

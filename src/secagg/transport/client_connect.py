@@ -51,13 +51,7 @@ class ClientConnectMixin(ClientRoundMixin):
                 budget = self._timeout if isinstance(exc, ConnectFailed) else self._wait
                 remaining = start + budget - self._clock.now()
                 if remaining <= 0:
-                    return Outcome(
-                        False,
-                        self.name,
-                        exc.reason,
-                        exc.detail,
-                        seconds=time.perf_counter() - started,
-                    )
+                    return self._failed(exc.reason, exc.detail, started)
                 pause = min(remaining, delay * jitter())
                 if isinstance(exc, ConnectFailed):
                     self._progress(
@@ -106,25 +100,25 @@ class ClientConnectMixin(ClientRoundMixin):
                 except NotReached:
                     raise
                 except Failed as exc:
-                    return Outcome(
-                        False,
-                        self.name,
-                        exc.reason,
-                        exc.detail,
-                        seconds=time.perf_counter() - started,
-                        **self._io(fields),
-                    )
+                    return self._failed(exc.reason, exc.detail, started, fields)
                 finally:
                     call.cancel()
         except grpc.aio.AioRpcError as exc:
-            return Outcome(
-                False,
-                self.name,
+            return self._failed(
                 DropReason.TRANSPORT.value,
                 f"{exc.code().name}: {exc.details()}",
-                seconds=time.perf_counter() - started,
-                **self._io(fields),
+                started,
+                fields,
             )
+
+    def _failed(
+        self, reason: str, detail: str, started: float, fields: dict[str, Any] | None = None
+    ) -> Outcome:
+        """A failed outcome; with ``fields``, also the traffic of the connection it made."""
+        io = {} if fields is None else self._io(fields)
+        return Outcome(
+            False, self.name, reason, detail, seconds=time.perf_counter() - started, **io
+        )
 
     def _io(self, fields: dict[str, Any]) -> dict[str, Any]:
         return {**fields, "bytes_sent": self._sent, "bytes_received": self._received}
