@@ -139,3 +139,38 @@ def test_encoder_bit_width_must_match_the_round() -> None:
 
     outcomes = asyncio.run(run())
     assert {o.reason for o in outcomes} == {"config-mismatch"}
+
+
+def test_the_network_server_shares_the_round_observer() -> None:
+    """The unmasking's steps reach report.json (server_steps) and the operator's observer, the
+    same RoundObserver hooks simulate(observer=) feeds."""
+    from secagg.protocol.messages import Round
+    from secagg.protocol.observer import RoundObserver
+
+    class Steps(RoundObserver):
+        def __init__(self) -> None:
+            self.events: list[tuple[str, Round, str]] = []
+
+        def server_begin(self, round_: Round, step: str) -> None:
+            self.events.append(("begin", round_, step))
+
+        def server_end(self, round_: Round, step: str) -> None:
+            self.events.append(("end", round_, step))
+
+    heard = Steps()
+    rng = np.random.default_rng(3)
+    vectors = {f"u{i}": rng.integers(0, 2**16, 64).astype(np.uint32) for i in range(4)}
+    options = ServerOptions(
+        clients=4, dim=64, bits=16, phase_timeout=20, join_timeout=20, observer=heard
+    )
+    report, _outcomes = asyncio.run(_round(options, vectors))
+    assert report.status == "complete"
+    assert set(report.server_steps) == {"reconstruct", "remove-masks"}
+    assert all(seconds >= 0 for seconds in report.server_steps.values())
+    assert report.to_json()["server_steps"] == report.server_steps
+    assert heard.events == [
+        ("begin", Round.UNMASKING, "reconstruct"),
+        ("end", Round.UNMASKING, "reconstruct"),
+        ("begin", Round.UNMASKING, "remove-masks"),
+        ("end", Round.UNMASKING, "remove-masks"),
+    ]

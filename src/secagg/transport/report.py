@@ -37,6 +37,8 @@ class RoundReport:
     rejected: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     server_compute: dict[str, float] = field(default_factory=dict)
+    # The server session's named steps (unmasking: reconstruct, remove-masks), via its observer.
+    server_steps: dict[str, float] = field(default_factory=dict)
     bytes_received: dict[str, int] = field(default_factory=dict)
     bytes_sent: dict[str, int] = field(default_factory=dict)
     total: npt.NDArray[np.unsignedinteger] | None = None
@@ -73,6 +75,7 @@ class RoundReport:
             "rejected": self.rejected,
             "timings": self.timings,
             "server_compute": self.server_compute,
+            "server_steps": self.server_steps,
             "bytes": {
                 phase: {
                     "received": self.bytes_received.get(phase, 0),

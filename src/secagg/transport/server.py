@@ -41,6 +41,7 @@ from secagg.transport.health import add_health, set_serving
 from secagg.transport.lobby import ClientConn, Lobby
 from secagg.transport.metrics import ServerMetrics
 from secagg.transport.report import RoundReport
+from secagg.transport.round_observer import report_observer
 from secagg.transport.server_options import DEFAULT_MAX_DIM, ServerOptions
 from secagg.transport.server_round import RoundDriverMixin
 from secagg.transport.server_streams import StreamsMixin
@@ -334,6 +335,7 @@ class AggregationServer(StreamsMixin, RoundDriverMixin):
         task = self._task
         try:
             config, session = self._configure(members, task)
+            session.observer = report_observer(report, opts.observer)
         except ConfigError as exc:
             report.abort_reason = AbortReason.TOO_FEW_CLIENTS.value
             report.abort_detail = f"cannot configure the round: {exc}"

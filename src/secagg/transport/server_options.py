@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from secagg.encoding.round_spec import RoundSpec
 from secagg.errors import ConfigError
 from secagg.identity.registry import IdentityRegistryFile
 from secagg.protocol.config import DIGEST_BYTES, Mode
+from secagg.protocol.observer import RoundObserver
 from secagg.transport.codec import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_MESSAGE_BYTES
 
 __all__ = ["DEFAULT_MAX_DIM", "ServerOptions"]
@@ -60,6 +61,8 @@ class ServerOptions:
     # Worker processes for unmasking (the self masks and the dropped clients' pairwise masks
     # are expanded in parallel, split along the vector); 1: in the server's own process.
     workers: int = 1
+    # Hears each round's server steps (as simulate(observer=) does); None: only the report.
+    observer: RoundObserver | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.spec:
