@@ -79,7 +79,7 @@ def _run_round(
     rng: RandomSource = SystemRandom() if params.seed is None else DeterministicRandom(params.seed)
     schedule = dropout_schedule(n, params.dropout, params.dropout_round, rng)
     design = params.design_rate(len(schedule.stops) / n)
-    config = _config(n, dim, bits, params, design, rng, spec_digest)
+    config = round_config(n, dim, bits, params, design, rng, spec_digest)
     # Malicious mode: the clients derive the graph by commit-reveal during the round.
     graph = (
         None
@@ -104,18 +104,24 @@ def _run_round(
         run_round(server, clients, schedule, observer)
         return _result(server, config, timing)
     except RoundAbortedError as exc:
-        found = config.parameters
-        if found is None or found.meets_correctness or params.degree is not None:
-            raise
-        # The finder knew no parameters reach its correctness target here: say so, with numbers.
-        detail = f"{exc.detail}; the finder chose {found.describe()}"
-        raise RoundAbortedError(exc.reason, detail) from exc
+        explain_abort(exc, config, params)
+        raise
     finally:
         if pool is not None:
             pool.close()
 
 
-def _config(
+def explain_abort(exc: RoundAbortedError, config: RoundConfig, params: RoundParams) -> None:
+    """Raise ``exc`` again with the finder's numbers when it chose the parameters knowing they
+    miss its correctness target; otherwise return (the caller re-raises ``exc`` as it is)."""
+    found = config.parameters
+    if found is None or found.meets_correctness or params.degree is not None:
+        return
+    detail = f"{exc.detail}; the finder chose {found.describe()}"
+    raise RoundAbortedError(exc.reason, detail) from exc
+
+
+def round_config(
     n: int,
     dim: int,
     bits: int,
@@ -124,6 +130,7 @@ def _config(
     rng: RandomSource,
     spec_digest: bytes,
 ) -> RoundConfig:
+    """The simulated round's config: the finder's k and t for ``design`` unless given."""
     create: dict[str, Any] = {}
     if params.context_digest is not None:
         create["context_digest"] = params.context_digest
@@ -154,15 +161,7 @@ def _clients(
 ) -> tuple[dict[int, ClientSession], Any]:
     """The n client sessions (and, in malicious mode, the registry of their identities)."""
     n = config.num_clients
-    # The simulated clients judge the config with the simulation's own assumptions. A degree
-    # or threshold given explicitly is the caller's choice for every client, so it is accepted
-    # even below that floor (the mode's threshold rule still needs allow_unsafe).
-    policy = ClientPolicy(
-        corrupt_rate=params.corrupt_rate,
-        dropout_rate=design,
-        allow_weak_parameters=params.degree is not None or params.threshold is not None,
-        allow_unsafe=params.allow_unsafe,
-    )
+    policy = round_policy(params, design)
     identities = registry = None
     if params.mode == "malicious":
         from secagg.crypto.signing import SigningKey
@@ -187,6 +186,19 @@ def _clients(
         for i in range(n)
     }
     return clients, registry
+
+
+def round_policy(params: RoundParams, design: float) -> ClientPolicy:
+    """The floor every simulated client judges the config with: the simulation's own
+    assumptions. A degree or threshold given explicitly is the caller's choice for every client,
+    so it is accepted even below that floor (the mode's threshold rule still needs
+    allow_unsafe)."""
+    return ClientPolicy(
+        corrupt_rate=params.corrupt_rate,
+        dropout_rate=design,
+        allow_weak_parameters=params.degree is not None or params.threshold is not None,
+        allow_unsafe=params.allow_unsafe,
+    )
 
 
 def _fork(rng: RandomSource, label: str) -> RandomSource:

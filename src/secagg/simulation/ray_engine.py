@@ -37,7 +37,7 @@ from secagg.protocol.messages import (
 from secagg.protocol.policy import ClientPolicy
 from secagg.protocol.server.session import ServerSession
 from secagg.protocol.server.state import ServerPhase
-from secagg.simulation.engine import _DESIGN_DROPOUT_RATE
+from secagg.simulation.engine import RoundParams, explain_abort, round_config, round_policy
 from secagg.simulation.inputs import as_matrix, check_bits_arg
 from secagg.simulation.ray_batch import BatchStep, ClientBatch
 from secagg.simulation.result import PhaseTiming, SimulationResult, zero_based_outcome
@@ -64,53 +64,6 @@ def _check_batch(n: int, batch_size: int | None) -> None:
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
     ):
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-
-
-def _round_config(
-    rows: npt.NDArray[np.unsignedinteger],
-    bits: int,
-    schedule: Mapping[int, Round],
-    rng: RandomSource,
-    *,
-    degree: int | None,
-    threshold: int | None,
-    mode: Mode,
-    corrupt_rate: float,
-    allow_unsafe: bool,
-    design_dropout_rate: float | None,
-    context_digest: bytes | None,
-    spec_digest: bytes,
-) -> tuple[RoundConfig, ClientPolicy]:
-    """The round's config (as simulate makes it) and the clients' policy."""
-    n, dim = rows.shape
-    rate_hint = len(schedule) / n if schedule else 0.0
-    design = (
-        min(max(rate_hint, _DESIGN_DROPOUT_RATE), 0.5)
-        if design_dropout_rate is None
-        else design_dropout_rate
-    )
-    extra: dict[str, Any] = {} if context_digest is None else {"context_digest": context_digest}
-    config = RoundConfig.create(
-        n,
-        dim,
-        bits,
-        degree=degree,
-        dropout_rate=design,
-        threshold=threshold,
-        mode=mode,
-        corrupt_rate=corrupt_rate,
-        allow_unsafe=allow_unsafe,
-        rng=rng,
-        spec_digest=spec_digest,
-        **extra,
-    )
-    policy = ClientPolicy(
-        corrupt_rate=corrupt_rate,
-        dropout_rate=design,
-        allow_weak_parameters=degree is not None or threshold is not None,
-        allow_unsafe=allow_unsafe,
-    )
-    return config, policy
 
 
 def _spawn(
@@ -180,22 +133,23 @@ def simulate_ray(
     ray = _ray()
     rows = as_matrix(inputs, bits)
     _check_batch(rows.shape[0], batch_size)
-    rng: RandomSource = SystemRandom() if seed is None else DeterministicRandom(seed)
-    schedule = dropout_schedule(rows.shape[0], dropout, dropout_round, rng).stops  # 1-based
-    config, policy = _round_config(
-        rows,
-        bits,
-        schedule,
-        rng,
+    # The same round as the local engine makes from these arguments: config, floor, dropouts.
+    params = RoundParams(
         degree=degree,
         threshold=threshold,
         mode=mode,
-        corrupt_rate=corrupt_rate,
+        seed=seed,
         allow_unsafe=allow_unsafe,
+        corrupt_rate=corrupt_rate,
         design_dropout_rate=design_dropout_rate,
         context_digest=context_digest,
-        spec_digest=spec_digest,
     )
+    n, dim = rows.shape
+    rng: RandomSource = SystemRandom() if seed is None else DeterministicRandom(seed)
+    schedule = dropout_schedule(n, dropout, dropout_round, rng).stops  # 1-based
+    design = params.design_rate(len(schedule) / n)
+    config = round_config(n, dim, bits, params, design, rng, spec_digest)
+    policy = round_policy(params, design)
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
@@ -209,7 +163,7 @@ def simulate_ray(
         try:
             return _drive(ray, config, actors, size, server, progress)
         except RoundAbortedError as exc:
-            _explain(exc, config, degree)
+            explain_abort(exc, config, params)
             raise
         finally:
             for actor in actors:
@@ -217,16 +171,6 @@ def simulate_ray(
     finally:
         if started_here:
             ray.shutdown()
-
-
-def _explain(exc: RoundAbortedError, config: RoundConfig, degree: int | None) -> None:
-    """Raise the abort with the finder's numbers when it knew its parameters miss their target
-    (otherwise return, and the caller re-raises ``exc`` as it is)."""
-    found = config.parameters
-    if found is None or found.meets_correctness or degree is not None:
-        return
-    detail = f"{exc.detail}; the finder chose {found.describe()}"
-    raise RoundAbortedError(exc.reason, detail) from exc
 
 
 class _Tally:
