@@ -31,26 +31,6 @@ __all__ = ["checked_client_message", "checked_server_message", "message_size"]
 _INDEX = 4  # bytes of an index on the wire, for size accounting
 
 
-_CLIENT_TYPES = (
-    AdvertiseKeys,
-    RevealNonce,
-    EncryptedShares,
-    MaskedInput,
-    ConsistencySignature,
-    UnmaskResponse,
-    Abort,
-)
-_SERVER_TYPES = (
-    CommitmentsBroadcast,
-    KeysBroadcast,
-    SharesDelivery,
-    ConsistencyRequest,
-    UnmaskRequest,
-    RoundComplete,
-    Abort,
-)
-
-
 def checked_client_message(msg: object) -> ClientMessage:
     """``msg`` if it is a well-formed client message, else :class:`MalformedMessageError`.
 
@@ -58,18 +38,28 @@ def checked_client_message(msg: object) -> ClientMessage:
     means an object built around the constructor (``object.__new__``, ``copy``) is blamed on
     its sender as malformed, never surfacing as a TypeError deep inside a handler.
     """
-    if not isinstance(msg, _CLIENT_TYPES):
+    if not isinstance(msg, ClientMessage):  # the union of the client message types
         raise MalformedMessageError(f"expected a client message, got {type(msg).__name__}")
-    msg.__post_init__()
+    _recheck(msg)
     return msg
 
 
 def checked_server_message(msg: object) -> ServerMessage:
     """``msg`` if it is a well-formed server message, else :class:`MalformedMessageError`."""
-    if not isinstance(msg, _SERVER_TYPES):
+    if not isinstance(msg, ServerMessage):
         raise MalformedMessageError(f"expected a server message, got {type(msg).__name__}")
-    msg.__post_init__()
+    _recheck(msg)
     return msg
+
+
+def _recheck(msg: ClientMessage | ServerMessage) -> None:
+    """Run the construction checks again, and those of the PublicKeys a KeysBroadcast relays
+    (their own constructor checked them once; the broadcast's constructor checks their type).
+    A client's own advertised keys are judged by the server session (``invalid-key``)."""
+    msg.__post_init__()
+    if isinstance(msg, KeysBroadcast):
+        for keys in msg.keys.values():
+            keys.__post_init__()
 
 
 def _keys_size(k: PublicKeys) -> int:

@@ -329,4 +329,3 @@ ServerMessage = (
 def _public_keys(what: str, value: object) -> None:
     if not isinstance(value, PublicKeys):
         raise MalformedMessageError(f"{what}: expected PublicKeys, got {type(value).__name__}")
-    value.__post_init__()  # an object built around the constructor is checked here too
