@@ -88,12 +88,11 @@ def shard_options(func: F) -> F:
 def serve_sharded(params: dict[str, Any]) -> None:
     """Run ``secagg serve --shards N`` with the serve command's parsed ``params``."""
     # Imported here: an unsharded `secagg serve` or `secagg client` never loads them.
-    from secagg.sharding.assign import balanced_capacities
     from secagg.sharding.run import ShardedRound, local_shards, run_sharded_round
 
     shards = int(params["shards"])
     min_size = int(params["min_shard_size"])
-    capacities = _capacities(params, shards, min_size, balanced_capacities)
+    capacities = _capacities(params, shards, min_size)
     serve_args = _serve_args(params)
     address = params["address"]
     output = Path(params["output"])
@@ -132,13 +131,9 @@ def serve_sharded(params: dict[str, Any]) -> None:
     )
 
 
-def _capacities(
-    params: dict[str, Any],
-    shards: int,
-    min_size: int,
-    balanced: Callable[[int, int], list[int]],
-) -> list[int]:
+def _capacities(params: dict[str, Any], shards: int, min_size: int) -> list[int]:
     """Refuse what --shards cannot run; each shard's number of client slots."""
+    from secagg.sharding.assign import balanced_capacities
     for name, what in _REFUSED:
         if params.get(name) is not None:
             raise click.UsageError(f"--shards does not take {what}")
@@ -147,7 +142,7 @@ def _capacities(
     if params.get("dim") is None and params.get("spec_path") is None:
         raise click.UsageError("Missing option '--dim' (or '--spec', which fixes it)")
     try:
-        capacities = balanced(int(params["clients"]), shards)
+        capacities = balanced_capacities(int(params["clients"]), shards)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     if min(capacities) < min_size:
